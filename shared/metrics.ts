@@ -20,6 +20,8 @@ export function createRegistry(prefix: string): Registry {
     help: "Build information; the value is always 1.",
     labelNames: ["version", "deno", "v8"] as const,
     registers: [registry],
+    // Workers each report 1; merged across workers it must stay 1, not become the worker count.
+    aggregator: "first",
   });
   info.set({ version: VERSION, deno: Deno.version.deno, v8: Deno.version.v8 }, 1);
   return registry;

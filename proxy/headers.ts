@@ -1,0 +1,108 @@
+/**
+ * Header policy between client and backend. Backends trust the fingerprint headers only because the
+ * proxy is the one that sets them: copies a client sent are removed and reported, never passed on.
+ *
+ * @module
+ */
+
+/** The request headers carrying fingerprints, in the order spoofing reports list them. */
+export const FINGERPRINT_HEADERS = [
+  "x-tls-ja4",
+  "x-tls-ja4-r",
+  "x-tls-ja4-o",
+  "x-tls-ja4-or",
+  "x-tls-ja4-s1",
+  "x-tls-ja4-s1r",
+  "x-tls-ja3",
+  "x-tls-ja3-hash",
+  "x-http2-akamai",
+  "x-tcp-p0f",
+] as const;
+
+/** Set on a forwarded request whose client sent any of the proxy's own headers; lists which. */
+export const SPOOFING_HEADER = "x-fingerprint-spoofing-detected";
+
+const PROXY_OWNED: readonly string[] = [...FINGERPRINT_HEADERS, SPOOFING_HEADER];
+const PROXY_OWNED_INDEX = new Map(PROXY_OWNED.map((name, i) => [name, i]));
+
+/**
+ * Connection-specific headers (RFC 9110 §7.6.1, plus the proxy's own credentials): they describe the
+ * client's hop and must not reach the next one. `te` goes too: the proxy speaks to backends itself.
+ */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authenticate",
+  "proxy-authorization",
+]);
+
+/** Set from what the proxy saw; a client's values would be lies. */
+const REPLACED = new Set(["x-forwarded-host", "x-forwarded-port", "x-forwarded-proto"]);
+
+/** What the proxy knows about the client's request beyond its headers. */
+export interface ForwardContext {
+  clientAddress: string;
+  clientPort: number;
+  proto: "https" | "http";
+  /** The host as the client sent it. */
+  host: string;
+  /** Fingerprint header name/value pairs computed for this connection; empty when fingerprinting is off. */
+  fingerprints: ReadonlyArray<readonly [string, string]>;
+}
+
+/**
+ * The headers to send to the backend for a request with `incoming` headers, and the proxy-owned header
+ * names the client tried to set (lower case, in `FINGERPRINT_HEADERS` order, then `SPOOFING_HEADER`).
+ */
+export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): {
+  headers: Headers;
+  spoofed: string[];
+} {
+  // One pass that copies what may go on: cheaper than copying everything and deleting afterwards.
+  const named = connectionNames(incoming);
+  const headers = new Headers();
+  let owned = 0; // bit i set: the client sent PROXY_OWNED[i]
+  let forwardedFor: string | undefined;
+  for (const [name, value] of incoming) {
+    const index = PROXY_OWNED_INDEX.get(name);
+    // Checked before `connection`, so that naming a spoofed header there cannot hide it.
+    if (index !== undefined) owned |= 1 << index;
+    else if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    else if (name === "x-forwarded-for") forwardedFor = value;
+    else if (!REPLACED.has(name)) headers.append(name, value);
+  }
+  const client = unmapIPv4(ctx.clientAddress);
+  headers.set("x-forwarded-for", forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  headers.set("x-forwarded-host", ctx.host);
+  headers.set("x-forwarded-port", String(ctx.clientPort));
+  headers.set("x-forwarded-proto", ctx.proto);
+  const spoofed = owned === 0 ? [] : PROXY_OWNED.filter((_, i) => owned & (1 << i));
+  if (spoofed.length > 0) headers.set(SPOOFING_HEADER, spoofed.join(", "));
+  for (const [name, value] of ctx.fingerprints) headers.set(name, value);
+  return { headers, spoofed };
+}
+
+/** The backend's response headers without the ones that belong to the backend connection. */
+export function responseHeadersFromBackend(h: Headers): Headers {
+  const named = connectionNames(h);
+  const headers = new Headers();
+  for (const [name, value] of h) {
+    if (!HOP_BY_HOP.has(name) && !named?.has(name)) headers.append(name, value);
+  }
+  return headers;
+}
+
+/** The header names `connection` lists as hop-by-hop (RFC 9110 §7.6.1), lower case. */
+function connectionNames(headers: Headers): Set<string> | undefined {
+  const value = headers.get("connection");
+  return value === null ? undefined : new Set(value.split(",").map((token) => token.trim().toLowerCase()));
+}
+
+/** Dual-stack sockets report IPv4 clients as `::ffff:a.b.c.d`; backends expect the plain IPv4 address. */
+function unmapIPv4(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
