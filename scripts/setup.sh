@@ -44,5 +44,7 @@ if ! [ -x "$deno_bin" ] || [ "$("$deno_bin" --version 2>/dev/null | head -n1 | c
   mkdir -p "$root/.tools"
   npm install --silent --no-audit --no-fund --prefix "$root/.tools" "deno@$DENO_VERSION" >&2
 fi
-export PATH="$root/.tools/node_modules/.bin:$PATH"
+# kustomize renders the manifests in the tests; it is built from the Go module proxy with the machine's Go.
+bash "$root/scripts/install-kustomize.sh"
+export PATH="$root/.tools/node_modules/.bin:$root/.tools/bin:$PATH"
 export DENO_NO_UPDATE_CHECK=1
