@@ -64,28 +64,43 @@ interface Exports {
 
 const WASM_URL = new URL("../wasm/huginn_fp.wasm", import.meta.url);
 let module: WebAssembly.Module | undefined;
-let instance: Exports | undefined;
 
-function wasm(): Exports {
-  if (instance) return instance;
-  module ??= new WebAssembly.Module(Deno.readFileSync(WASM_URL));
-  instance = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
-  return instance;
+/** The live instance with a cached view of its memory (rebuilt only when the memory grows). */
+interface Instance {
+  exports: Exports;
+  heap: Uint8Array;
+  input: number;
 }
+let current: Instance | undefined;
+
+function instance(): Instance {
+  if (current) return current;
+  module ??= new WebAssembly.Module(Deno.readFileSync(WASM_URL));
+  const exports = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+  current = { exports, heap: new Uint8Array(exports.memory.buffer), input: exports.hfp_input_ptr() };
+  return current;
+}
+
+function heap(w: Instance): Uint8Array {
+  if (w.heap.buffer !== w.exports.memory.buffer) w.heap = new Uint8Array(w.exports.memory.buffer);
+  return w.heap;
+}
+
+type Entry = "hfp_tls_needed" | "hfp_tls_fingerprint" | "hfp_akamai" | "hfp_p0f";
 
 /**
  * Copies `bytes` into the instance and runs `entry`. A trap would mean a parser bug; the instance is
  * then discarded (its statics may be inconsistent) and the input is reported as malformed rather than
  * taking the caller down.
  */
-function call(entry: (e: Exports, len: number) => number, bytes: Uint8Array): number {
+function call(entry: Entry, bytes: Uint8Array): number {
   if (bytes.length > MAX_INPUT) return -5;
-  const e = wasm();
-  new Uint8Array(e.memory.buffer, e.hfp_input_ptr(), bytes.length).set(bytes);
+  const w = instance();
+  heap(w).set(bytes, w.input);
   try {
-    return entry(e, bytes.length);
+    return w.exports[entry](bytes.length);
   } catch {
-    instance = undefined;
+    current = undefined;
     return -4;
   }
 }
@@ -93,6 +108,13 @@ function call(entry: (e: Exports, len: number) => number, bytes: Uint8Array): nu
 function fail<T>(code: number): Parsed<T> {
   const error = ERRORS[code];
   return { ok: false, error: error === undefined || error === "need_more" ? "malformed" : error };
+}
+
+/** The `len` output bytes of the last call. */
+function outputBytes(len: number): Uint8Array {
+  const w = instance();
+  const start = w.exports.hfp_output_ptr();
+  return heap(w).subarray(start, start + len);
 }
 
 /** Field boundaries of the `u16`-length-prefixed output: `[start0, end0, start1, end1, ...]`. */
@@ -104,11 +126,6 @@ function fieldBounds(out: Uint8Array): number[] {
     pos += 2 + n;
   }
   return bounds;
-}
-
-function outputBytes(len: number): Uint8Array {
-  const e = wasm();
-  return new Uint8Array(e.memory.buffer, e.hfp_output_ptr(), len);
 }
 
 // Fingerprint strings are ASCII by construction, so one native decode of the whole output followed by
@@ -127,9 +144,9 @@ function latin1(bytes: Uint8Array): string {
 /** The single ASCII field an entry point wrote, or malformed. */
 function singleField(len: number): Parsed<string> {
   const out = outputBytes(len);
-  const bounds = fieldBounds(out);
-  if (bounds.length !== 2) return { ok: false, error: "malformed" };
-  return { ok: true, value: ascii.decode(out.subarray(bounds[0], bounds[1])) };
+  const n = out.length >= 2 ? out[0] | (out[1] << 8) : -1;
+  if (n + 2 !== len) return { ok: false, error: "malformed" };
+  return { ok: true, value: ascii.decode(out.subarray(2)) };
 }
 
 /**
@@ -137,7 +154,7 @@ function singleField(len: number): Parsed<string> {
  * ClientHello: 0 when complete, a positive lower bound while buffering, or why it never will be.
  */
 export function clientHelloNeeded(bytes: Uint8Array): number | ParseError {
-  const r = call((e, n) => e.hfp_tls_needed(n), bytes);
+  const r = call("hfp_tls_needed", bytes);
   if (r >= 0) return r;
   const f = fail<never>(r);
   return f.ok ? "malformed" : f.error;
@@ -145,7 +162,7 @@ export function clientHelloNeeded(bytes: Uint8Array): number | ParseError {
 
 /** JA4 family, JA3, SNI, ALPN and versions of the first ClientHello in `bytes`. */
 export function fingerprintClientHello(bytes: Uint8Array): Parsed<TlsFingerprint> {
-  const r = call((e, n) => e.hfp_tls_fingerprint(n), bytes);
+  const r = call("hfp_tls_fingerprint", bytes);
   if (r < 0) return fail(r);
   const out = outputBytes(r);
   const b = fieldBounds(out);
@@ -185,7 +202,7 @@ export function fingerprintClientHello(bytes: Uint8Array): Parsed<TlsFingerprint
  * (or their own smaller capture limit) and treat that as over the limit.
  */
 export function akamai(bytes: Uint8Array): Parsed<string> | "need_more" {
-  const r = call((e, n) => e.hfp_akamai(n), bytes);
+  const r = call("hfp_akamai", bytes);
   if (r === -1) return "need_more";
   if (r < 0) return fail(r);
   return singleField(r);
@@ -196,7 +213,7 @@ export function akamai(bytes: Uint8Array): Parsed<string> | "need_more" {
  * bytes may stop after the TCP header; the payload class comes from the IP length fields.
  */
 export function p0fSignature(ipPacket: Uint8Array): Parsed<string> {
-  const r = call((e, n) => e.hfp_p0f(n), ipPacket);
+  const r = call("hfp_p0f", ipPacket);
   if (r < 0) return fail(r);
   return singleField(r);
 }

@@ -130,7 +130,7 @@ fn tcp(segment: &[u8]) -> Result<Tcp, Error> {
     Ok(Tcp { header_len, window: u16_at(h, 14), options, quirks })
 }
 
-/// `ver:ittl:olen:mss:wsize,scale:olayout:quirks:pclass`, digits written straight into `out`.
+/// `ver:ittl:olen:mss:wsize,scale:olayout:quirks:pclass`, written straight into `out`.
 fn write_signature(out: &mut Out, ip: &Ip, tcp: &Tcp) -> Result<(), Error> {
     let opts = &tcp.options;
     out.begin_field();
@@ -167,15 +167,12 @@ fn write_signature(out: &mut Out, ip: &Ip, tcp: &Tcp) -> Result<(), Error> {
         option_name(out, kind, opts.eol_pad);
     }
     out.push(b':');
-    let quirks = ip.quirks | tcp.quirks;
-    let mut first = true;
-    for (i, name) in QUIRKS.iter().enumerate() {
-        if quirks & (1 << i) != 0 {
-            if !first {
-                out.push(b',');
-            }
-            out.extend(name);
-            first = false;
+    let mut quirks = ip.quirks | tcp.quirks;
+    while quirks != 0 {
+        out.extend(QUIRKS.get(quirks.trailing_zeros() as usize).copied().unwrap_or_default());
+        quirks &= quirks - 1;
+        if quirks != 0 {
+            out.push(b',');
         }
     }
     out.push(b':');
@@ -359,59 +356,55 @@ fn window_multiple(
     if window == 0 || mss < 100 {
         return None;
     }
-    let mss = u32::from(mss);
-    let divisors: [(u32, bool, &'static [u8]); 10] = [
-        (mss, true, b"mss*"),
-        (mss - 12, ts_nonzero, b"mss*"),
-        (1460, true, b"mss*"),
-        (1448, true, b"mss*"),
-        (1440, v6, b"mss*"),
-        (1428, v6, b"mss*"),
-        (mss + 40, true, b"mtu*"),
-        (mss + header_len, true, b"mtu*"),
-        (mss + 60, v6, b"mtu*"),
-        (1500, true, b"mtu*"),
-    ];
-    let window = u32::from(window);
-    divisors
-        .iter()
-        .find(|&&(d, applies, _)| applies && window.checked_rem(d) == Some(0))
-        .and_then(|&(d, _, unit)| Some((unit, window.checked_div(d)? as u16)))
+    let (window, mss) = (u32::from(window), u32::from(mss));
+    // (divisor, whether it applies), in p0f's order.
+    let mss_units = [(mss, true), (mss - 12, ts_nonzero), (1460, true), (1448, true), (1440, v6), (1428, v6)];
+    let mtu_units = [(mss + 40, true), (mss + header_len, true), (mss + 60, v6), (1500, true)];
+    let multiple = |units: &[(u32, bool)]| {
+        units.iter().find_map(|&(d, applies)| match window.checked_rem(d) {
+            Some(0) if applies => window.checked_div(d).map(|n| n as u16),
+            _ => None,
+        })
+    };
+    match multiple(&mss_units) {
+        Some(n) => Some((b"mss*", n)),
+        None => multiple(&mtu_units).map(|n| (&b"mtu*"[..], n)),
+    }
 }
 
+/// An olayout entry (spec 5.3).
 fn option_name(out: &mut Out, kind: u8, eol_pad: u16) {
-    let name: &[u8] = match kind {
+    match kind {
         0 => {
             out.extend(b"eol+");
             decimal(out, eol_pad);
-            return;
         }
-        1 => b"nop",
-        2 => b"mss",
-        3 => b"ws",
-        4 => b"sok",
-        5 => b"sack",
-        8 => b"ts",
+        1 => out.extend(b"nop"),
+        2 => out.extend(b"mss"),
+        3 => out.extend(b"ws"),
+        4 => out.extend(b"sok"),
+        5 => out.extend(b"sack"),
+        8 => out.extend(b"ts"),
         _ => {
             out.push(b'?');
             decimal(out, kind.into());
-            return;
-        }
-    };
-    out.extend(name);
-}
-
-/// Writes `v` in decimal without leading zeros, without allocating.
-fn decimal(out: &mut Out, v: u16) {
-    let mut started = false;
-    for d in [10_000, 1_000, 100, 10] {
-        let digit = (v / d) % 10;
-        if digit != 0 || started {
-            out.push(b'0' + digit as u8);
-            started = true;
         }
     }
-    out.push(b'0' + (v % 10) as u8);
+}
+
+/// Writes `v` in decimal without leading zeros.
+fn decimal(out: &mut Out, mut v: u16) {
+    let mut digits = [0; 5];
+    let mut start = digits.len();
+    while let Some(slot) = start.checked_sub(1).and_then(|i| digits.get_mut(i)) {
+        *slot = b'0' + (v % 10) as u8;
+        start -= 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits.get(start..).unwrap_or_default());
 }
 
 /// The first `N` bytes of `b` as an array, so that constant indices need no runtime check.
