@@ -8,7 +8,7 @@ DENO_VERSION=2.9.6
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 APT_PACKAGES=(
-  ca-certificates curl openssl xxd iproute2 procps
+  ca-certificates curl openssl xxd iproute2 procps python3 util-linux
   # WASM build: Debian's rustc/cargo ship the wasm32 standard library.
   rustc cargo libstd-rust-dev-wasm32 lld-14
   # BPF build and load.

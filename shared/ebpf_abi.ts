@@ -1,0 +1,271 @@
+/**
+ * The binary interface between `bpf/capture.bpf.c` and user space, defined once: map and program names,
+ * pin file names, key/value/filter layouts, counter indexes, and the pure functions that encode keys and
+ * filters and decode captured values. `tests/ebpf_abi_matches_btf.test.ts` checks the compiled object's
+ * BTF against every number here.
+ *
+ * Byte order: fields copied from the packet (addresses, ports) keep network byte order; fields the
+ * program computes (capture time, copied length, counters) are in host byte order.
+ *
+ * @module
+ */
+import type { Peer, SynRecord } from "./syn_record.ts";
+
+/** A field of a C struct: byte offset and size. */
+export interface Field {
+  offset: number;
+  size: number;
+}
+
+/** A C struct as BTF describes it: name, total size, and its members. */
+export interface Layout {
+  name: string;
+  size: number;
+  fields: Record<string, Field>;
+}
+
+/** The key of the IPv4 SYN map: source address and source port as the node saw them. */
+export const SYN_KEY_V4: Layout = {
+  name: "syn_key_v4",
+  size: 8,
+  fields: { addr: { offset: 0, size: 4 }, port: { offset: 4, size: 2 }, pad: { offset: 6, size: 2 } },
+};
+
+/** The key of the IPv6 SYN map. */
+export const SYN_KEY_V6: Layout = {
+  name: "syn_key_v6",
+  size: 20,
+  fields: { addr: { offset: 0, size: 16 }, port: { offset: 16, size: 2 }, pad: { offset: 18, size: 2 } },
+};
+
+/** Largest copied header bytes: a 60-byte IPv4 header plus a 60-byte TCP header. */
+export const SYN_PACKET_MAX = 120;
+
+/** The value of both SYN maps. */
+export const SYN_VALUE: Layout = {
+  name: "syn_value",
+  size: 136,
+  fields: {
+    captured_ns: { offset: 0, size: 8 },
+    dst_port: { offset: 8, size: 2 },
+    packet_len: { offset: 10, size: 2 },
+    packet: { offset: 12, size: SYN_PACKET_MAX },
+    pad: { offset: 132, size: 4 },
+  },
+};
+
+/** The destination filter, the program's only read-only global (all zero = capture everything). */
+export const CAPTURE_FILTER: Layout = {
+  name: "capture_filter",
+  size: 24,
+  fields: {
+    dst_v6: { offset: 0, size: 16 },
+    dst_v4: { offset: 16, size: 4 },
+    dst_port: { offset: 20, size: 2 },
+    pad: { offset: 22, size: 2 },
+  },
+};
+
+/** The global variable holding the filter, and the internal map libbpf creates for `.rodata`. */
+export const FILTER_VARIABLE = "filter";
+export const RODATA_MAP = ".rodata";
+
+/** `enum bpf_map_type` values used by the object. */
+export const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
+export const BPF_MAP_TYPE_LRU_HASH = 9;
+
+/** Counter indexes in the per-CPU array: a family's base plus the kind of event. */
+export const COUNTER_KINDS = ["captured", "malformed", "insert_failed"] as const;
+export type CounterKind = typeof COUNTER_KINDS[number];
+export const FAMILIES = ["ipv4", "ipv6"] as const;
+export type Family = typeof FAMILIES[number];
+export const COUNTER_COUNT = FAMILIES.length * COUNTER_KINDS.length;
+
+/** Index of a counter in `syn_counters`. */
+export function counterIndex(family: Family, kind: CounterKind): number {
+  return FAMILIES.indexOf(family) * COUNTER_KINDS.length + COUNTER_KINDS.indexOf(kind);
+}
+
+/** A map of the object: its name (also its pin file name), type, sizes and default capacity. */
+export interface MapSpec {
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+/** The default capacity compiled into the object; the agent overrides it before load. */
+export const SYN_MAP_DEFAULT_ENTRIES = 8192;
+
+export const SYN_MAP_V4: MapSpec = {
+  name: "syn_v4",
+  type: BPF_MAP_TYPE_LRU_HASH,
+  keySize: SYN_KEY_V4.size,
+  valueSize: SYN_VALUE.size,
+  maxEntries: SYN_MAP_DEFAULT_ENTRIES,
+};
+
+export const SYN_MAP_V6: MapSpec = {
+  name: "syn_v6",
+  type: BPF_MAP_TYPE_LRU_HASH,
+  keySize: SYN_KEY_V6.size,
+  valueSize: SYN_VALUE.size,
+  maxEntries: SYN_MAP_DEFAULT_ENTRIES,
+};
+
+/** Per-CPU `u64` counters, `u32` index. */
+export const COUNTERS_MAP: MapSpec = {
+  name: "syn_counters",
+  type: BPF_MAP_TYPE_PERCPU_ARRAY,
+  keySize: 4,
+  valueSize: 8,
+  maxEntries: COUNTER_COUNT,
+};
+
+/** Every map the agent pins, in pin order. */
+export const PINNED_MAPS: readonly MapSpec[] = [SYN_MAP_V4, SYN_MAP_V6, COUNTERS_MAP];
+
+/** Program names (the C function names) per attach point. */
+export const PROGRAM_XDP = "capture_xdp";
+export const PROGRAM_TC = "capture_tc";
+
+/** Whether this machine stores numbers little-endian, for the host-order fields. */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The 4 bytes of a dotted-quad IPv4 address, or undefined when `text` is not one. */
+export function parseIPv4(text: string): Uint8Array | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  const bytes = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    if (!/^\d{1,3}$/.test(parts[i])) return undefined;
+    const n = Number(parts[i]);
+    if (n > 255) return undefined;
+    bytes[i] = n;
+  }
+  return bytes;
+}
+
+/** Parses colon-separated hex groups; a dotted quad is allowed as the last group when `lastMayBeV4`. */
+function hexGroups(text: string, lastMayBeV4: boolean): number[] | undefined {
+  if (text === "") return [];
+  const groups: number[] = [];
+  const parts = text.split(":");
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (lastMayBeV4 && i === parts.length - 1 && part.includes(".")) {
+      const v4 = parseIPv4(part);
+      if (!v4) return undefined;
+      groups.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+    } else if (/^[0-9a-fA-F]{1,4}$/.test(part)) {
+      groups.push(parseInt(part, 16));
+    } else {
+      return undefined;
+    }
+  }
+  return groups;
+}
+
+/**
+ * The 16 bytes of an IPv6 address in text form (compressed, with an embedded IPv4 tail, or with a
+ * `%zone` suffix, which is ignored), or undefined when `text` is not one.
+ */
+export function parseIPv6(text: string): Uint8Array | undefined {
+  const zone = text.indexOf("%");
+  const halves = (zone >= 0 ? text.slice(0, zone) : text).split("::");
+  if (halves.length > 2) return undefined;
+  const head = hexGroups(halves[0], halves.length === 1);
+  const tail = halves.length === 2 ? hexGroups(halves[1], true) : [];
+  if (!head || !tail) return undefined;
+  const zeros = 8 - head.length - tail.length;
+  if (halves.length === 2 ? zeros < 1 : zeros !== 0) return undefined;
+  const bytes = new Uint8Array(16);
+  [...head, ...new Array(halves.length === 2 ? zeros : 0).fill(0), ...tail].forEach((group, i) => {
+    bytes[2 * i] = group >> 8;
+    bytes[2 * i + 1] = group & 0xff;
+  });
+  return bytes;
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), else undefined. */
+function mappedIPv4(v6: Uint8Array): Uint8Array | undefined {
+  for (let i = 0; i < 10; i++) if (v6[i] !== 0) return undefined;
+  return v6[10] === 0xff && v6[11] === 0xff ? v6.slice(12) : undefined;
+}
+
+/** A SYN map key: which map it belongs to, and its bytes. */
+export interface SynKey {
+  family: Family;
+  bytes: Uint8Array;
+}
+
+/**
+ * Writes the key for `peer` into `v4` (8 bytes) or `v6` (20 bytes) and says which one, or returns
+ * undefined when the address is not an IP address or the port is out of range. An IPv4-mapped IPv6
+ * address gives the IPv4 key, because the SYN on the wire was IPv4. Callers pass reusable, zeroed
+ * buffers (the pad bytes are never written) so that a lookup allocates nothing but the parse.
+ */
+export function writeSynKey(peer: Peer, v4: Uint8Array, v6: Uint8Array): Family | undefined {
+  if (!Number.isInteger(peer.port) || peer.port < 0 || peer.port > 0xffff) return undefined;
+  let addr = parseIPv4(peer.address);
+  // The common form on a dual-stack listener, spared the full IPv6 parse.
+  if (!addr && /^::ffff:/i.test(peer.address)) addr = parseIPv4(peer.address.slice(7));
+  if (!addr) {
+    const addr6 = parseIPv6(peer.address);
+    if (!addr6) return undefined;
+    addr = mappedIPv4(addr6);
+    if (!addr) {
+      v6.set(addr6, SYN_KEY_V6.fields.addr.offset);
+      new DataView(v6.buffer, v6.byteOffset).setUint16(SYN_KEY_V6.fields.port.offset, peer.port);
+      return "ipv6";
+    }
+  }
+  v4.set(addr, SYN_KEY_V4.fields.addr.offset);
+  new DataView(v4.buffer, v4.byteOffset).setUint16(SYN_KEY_V4.fields.port.offset, peer.port);
+  return "ipv4";
+}
+
+/** The key for `peer` in a fresh buffer, or undefined (see `writeSynKey`). */
+export function synKey(peer: Peer): SynKey | undefined {
+  const v4 = new Uint8Array(SYN_KEY_V4.size);
+  const v6 = new Uint8Array(SYN_KEY_V6.size);
+  const family = writeSynKey(peer, v4, v6);
+  return family && { family, bytes: family === "ipv4" ? v4 : v6 };
+}
+
+/** Decodes a `syn_value`; `packet` is a copy, so the caller may reuse `value`. */
+export function decodeSynValue(value: Uint8Array): SynRecord {
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const f = SYN_VALUE.fields;
+  const len = Math.min(view.getUint16(f.packet_len.offset, HOST_LITTLE_ENDIAN), SYN_PACKET_MAX);
+  return {
+    capturedNs: view.getBigUint64(f.captured_ns.offset, HOST_LITTLE_ENDIAN),
+    dstPort: view.getUint16(f.dst_port.offset),
+    packet: value.slice(f.packet.offset, f.packet.offset + len),
+  };
+}
+
+/** What the program captures: destination addresses and port; `0.0.0.0`, `::` and 0 mean any. */
+export interface CaptureFilter {
+  dstV4: string;
+  dstV6: string;
+  dstPort: number;
+}
+
+/** The `.rodata` bytes for `filter`; throws a RangeError naming the bad field. */
+export function encodeFilter(filter: CaptureFilter): Uint8Array {
+  const bytes = new Uint8Array(CAPTURE_FILTER.size);
+  const f = CAPTURE_FILTER.fields;
+  const v4 = parseIPv4(filter.dstV4);
+  if (!v4) throw new RangeError(`dstV4: not an IPv4 address: ${filter.dstV4}`);
+  const v6 = parseIPv6(filter.dstV6);
+  if (!v6) throw new RangeError(`dstV6: not an IPv6 address: ${filter.dstV6}`);
+  if (!Number.isInteger(filter.dstPort) || filter.dstPort < 0 || filter.dstPort > 0xffff) {
+    throw new RangeError(`dstPort: not a port: ${filter.dstPort}`);
+  }
+  bytes.set(v6, f.dst_v6.offset);
+  bytes.set(v4, f.dst_v4.offset);
+  new DataView(bytes.buffer).setUint16(f.dst_port.offset, filter.dstPort);
+  return bytes;
+}
