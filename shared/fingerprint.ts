@@ -72,6 +72,12 @@ interface Instance {
   input: number;
 }
 let current: Instance | undefined;
+let traps = 0;
+
+/** How many parser calls trapped since start. Always 0 unless a parser has a bug; fuzz tests and metrics read it. */
+export function parserTraps(): number {
+  return traps;
+}
 
 function instance(): Instance {
   if (current) return current;
@@ -100,6 +106,7 @@ function call(entry: Entry, bytes: Uint8Array): number {
   try {
     return w.exports[entry](bytes.length);
   } catch {
+    traps++;
     current = undefined;
     return -4;
   }
