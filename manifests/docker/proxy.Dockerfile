@@ -28,5 +28,5 @@ RUN groupadd --gid 10001 huginn \
 USER 10001:10001
 EXPOSE 443 9090
 # The flags of `deno task proxy` (deno.json), offline and with the lockfile read-only.
-ENTRYPOINT ["deno", "run", "--cached-only", "--frozen", "--allow-ffi", "--allow-read", "--allow-env", "--allow-net", "--allow-sys", "proxy/main.ts"]
+ENTRYPOINT ["deno", "run", "--cached-only", "--frozen", "--unstable-net", "--allow-ffi", "--allow-read", "--allow-env", "--allow-net", "--allow-sys", "proxy/main.ts"]
 CMD ["/etc/huginn/config/proxy.toml"]

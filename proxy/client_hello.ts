@@ -1,0 +1,68 @@
+/**
+ * Reads a TLS connection's first bytes until the whole ClientHello is in hand, so that it can be
+ * fingerprinted before the TLS engine consumes it. A ClientHello may span several records and TCP
+ * segments (post-quantum key shares make browser hellos ~1.8 KB), hence the loop.
+ *
+ * @module
+ */
+import { clientHelloNeeded, MAX_INPUT } from "../shared/fingerprint.ts";
+
+/** Why a connection's first bytes are refused; the label of `huginn_bad_client_input_total{kind}`. */
+export type BadHello =
+  | "garbage_client_hello"
+  | "tls_alert"
+  | "malformed_client_hello"
+  | "truncated_client_hello"
+  | "oversized_client_hello";
+
+/** The outcome of reading the first ClientHello. */
+export type HelloRead =
+  /**
+   * The bytes read so far, to be fed to the TLS engine first. `complete` is false for valid input that
+   * the fingerprint does not cover (e.g. an SSLv2 hello): TLS decides what to do with it.
+   */
+  | { ok: true; bytes: Uint8Array; complete: boolean }
+  | { ok: false; bad: BadHello }
+  /** The client closed before sending anything: nothing to count. */
+  | { ok: false; bad: undefined };
+
+const TLS_ALERT = 0x15;
+
+/**
+ * Reads from `conn` until `clientHelloNeeded` says the first ClientHello is complete, at most
+ * `MAX_INPUT` bytes. Never throws on client input; a read error (the caller closing the connection on a
+ * timeout) propagates.
+ */
+export async function readClientHello(conn: Deno.Conn): Promise<HelloRead> {
+  let buf = new Uint8Array(4096);
+  let len = 0;
+  while (true) {
+    if (len === buf.length) {
+      const bigger = new Uint8Array(Math.min(buf.length * 2, MAX_INPUT));
+      bigger.set(buf);
+      buf = bigger;
+    }
+    const n = await conn.read(buf.subarray(len));
+    if (n === null) return { ok: false, bad: len === 0 ? undefined : "truncated_client_hello" };
+    len += n;
+    const bytes = buf.subarray(0, len);
+    const needed = clientHelloNeeded(bytes);
+    if (needed === 0) return { ok: true, bytes, complete: true };
+    if (typeof needed === "number") {
+      if (len + needed > MAX_INPUT) return { ok: false, bad: "oversized_client_hello" };
+      continue;
+    }
+    switch (needed) {
+      case "unsupported":
+        return { ok: true, bytes, complete: false };
+      case "not_protocol":
+        return { ok: false, bad: bytes[0] === TLS_ALERT ? "tls_alert" : "garbage_client_hello" };
+      case "over_limit":
+        return { ok: false, bad: "oversized_client_hello" };
+      case "truncated":
+        return { ok: false, bad: "truncated_client_hello" };
+      case "malformed":
+        return { ok: false, bad: "malformed_client_hello" };
+    }
+  }
+}

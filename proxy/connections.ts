@@ -1,0 +1,97 @@
+/**
+ * What the internal HTTP server needs to know about each client connection. The front relays every
+ * client over its own loopback connection, so the relay's source port identifies the client connection
+ * in the server's handler (`info.remoteAddr.port`).
+ *
+ * @module
+ */
+import type { Peer } from "../shared/syn_record.ts";
+
+/** One client connection, as the handler sees it. */
+export interface ConnectionContext {
+  /** The client as accepted. */
+  peer: Peer;
+  /** The port the client connected to. */
+  listenerPort: number;
+  proto: "https" | "http";
+  /** `HTTP/2` when the client sent the HTTP/2 preface, `HTTP/1.1` otherwise. */
+  protocol: "HTTP/1.1" | "HTTP/2";
+  /** Fingerprint headers, computed once per connection and reused by every request on it. */
+  fingerprints: Array<[string, string]>;
+  /** Requests whose response is not fully sent yet; an idle connection has none. */
+  inflight: number;
+  /** `performance.now()` at the last byte relayed in either direction. */
+  lastActive: number;
+  /** Closes the client connection and its relay. */
+  close(): void;
+}
+
+/** The open connections of one worker, by relay source port. */
+export class ConnectionTable {
+  readonly #byPort = new Map<number, ConnectionContext>();
+  #onEmpty: Array<() => void> = [];
+
+  get size(): number {
+    return this.#byPort.size;
+  }
+
+  get(relayPort: number): ConnectionContext | undefined {
+    return this.#byPort.get(relayPort);
+  }
+
+  add(relayPort: number, ctx: ConnectionContext): void {
+    this.#byPort.set(relayPort, ctx);
+  }
+
+  /** Removes the entry, unless the port was already reused by a newer connection. */
+  delete(relayPort: number, ctx: ConnectionContext): void {
+    if (this.#byPort.get(relayPort) === ctx) this.#byPort.delete(relayPort);
+    if (this.#byPort.size === 0) { for (const resolve of this.#onEmpty.splice(0)) resolve(); }
+  }
+
+  /** Settles when no connection is left. */
+  empty(): Promise<void> {
+    return this.#byPort.size === 0 ? Promise.resolve() : new Promise((r) => this.#onEmpty.push(r));
+  }
+
+  /** Closes connections with no request in flight and no traffic for `idleMs` (0: idle now). */
+  closeIdle(idleMs: number, now = performance.now()): void {
+    for (const ctx of this.#byPort.values()) {
+      if (ctx.inflight === 0 && now - ctx.lastActive >= idleMs) ctx.close();
+    }
+  }
+
+  closeAll(): void {
+    for (const ctx of this.#byPort.values()) ctx.close();
+  }
+}
+
+/**
+ * The number of open client connections of the whole process, shared by its workers through a
+ * `SharedArrayBuffer` so that `security.max_connections` holds across them.
+ */
+export class ConnectionLimit {
+  readonly #count: Int32Array;
+  readonly #max: number;
+
+  constructor(shared: SharedArrayBuffer, max: number) {
+    this.#count = new Int32Array(shared, 0, 1);
+    this.#max = max;
+  }
+
+  /** A 4-byte buffer to share between the workers. */
+  static buffer(): SharedArrayBuffer {
+    return new SharedArrayBuffer(4);
+  }
+
+  /** Counts a new connection, or returns false (counting nothing) when the limit is reached. */
+  tryAcquire(): boolean {
+    if (Atomics.add(this.#count, 0, 1) < this.#max) return true;
+    Atomics.sub(this.#count, 0, 1);
+    return false;
+  }
+
+  release(): void {
+    Atomics.sub(this.#count, 0, 1);
+  }
+}

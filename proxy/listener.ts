@@ -1,0 +1,262 @@
+/**
+ * A listening socket and what happens to each connection it accepts: the connection limit, the TCP
+ * fingerprint (looked up at accept time, while the SYN record is fresh), the ClientHello and TLS
+ * handshake under the handshake timeout, then the relay to the worker's internal HTTP server, with the
+ * HTTP/2 fingerprint captured on the way. Every fingerprint is computed once per connection.
+ *
+ * @module
+ */
+import { fingerprintClientHello, type TlsFingerprint } from "../shared/fingerprint.ts";
+import type { Logger } from "../shared/log.ts";
+import type { Peer } from "../shared/syn_record.ts";
+import { readClientHello } from "./client_hello.ts";
+import type { Address, Config } from "./config.ts";
+import type { ConnectionContext, ConnectionLimit, ConnectionTable } from "./connections.ts";
+import { AkamaiCapture } from "./h2_capture.ts";
+import type { ProxyMetrics } from "./metrics.ts";
+import { closeQuietly, type RelayHooks, relayPlain, relayTls } from "./relay.ts";
+import { synSignature, type SynSource } from "./tcp_syn.ts";
+import { acceptTls, type CertificateStore, type TlsClient } from "./tls_front.ts";
+
+/** What a worker's listeners share. */
+export interface ListenerDeps {
+  config: Config;
+  /** The current certificate; required for TLS listeners. */
+  certs?: CertificateStore;
+  connections: ConnectionTable;
+  limit: ConnectionLimit;
+  /** The worker's internal HTTP server, where client bytes are relayed. */
+  internalPort: number;
+  /** Present when `fingerprint.tcp_enabled`. */
+  syn?: SynSource;
+  metrics: ProxyMetrics;
+  log: Logger;
+}
+
+/** TLS listeners terminate TLS; plain ones relay cleartext HTTP/1.1 and HTTP/2 prior knowledge. */
+type Kind = "tls" | "plain";
+
+const PREFACE_START = [0x50, 0x52, 0x49]; // "PRI", the start of the HTTP/2 client preface
+
+function tlsHeaders(fp: TlsFingerprint): Array<[string, string]> {
+  return [
+    ["x-tls-ja4", fp.ja4],
+    ["x-tls-ja4-r", fp.ja4_r],
+    ["x-tls-ja4-o", fp.ja4_o],
+    ["x-tls-ja4-or", fp.ja4_or],
+    ["x-tls-ja4-s1", fp.ja4_s1],
+    ["x-tls-ja4-s1r", fp.ja4_s1r],
+    ["x-tls-ja3", fp.ja3],
+    ["x-tls-ja3-hash", fp.ja3_hash],
+  ];
+}
+
+/** Accepts connections on one address until closed. */
+export class Listener {
+  readonly #listener: Deno.TcpListener;
+  readonly #kind: Kind;
+  readonly #deps: ListenerDeps;
+  /** Closers of connections still in their handshake; shutdown closes them at once. */
+  readonly #handshaking = new Set<() => void>();
+  #closed = false;
+
+  /** Binds `address`; `reusePort` lets every worker bind the same one. Throws when it cannot bind. */
+  constructor(address: Address, kind: Kind, reusePort: boolean, deps: ListenerDeps) {
+    this.#listener = Deno.listen({ hostname: address.hostname, port: address.port, reusePort });
+    this.#kind = kind;
+    this.#deps = deps;
+  }
+
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  /** Runs the accept loop; returns once the listener is closed. */
+  async serve(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (e) {
+        if (this.#closed) break;
+        // Out of file descriptors and the like: keep the listener, give the process a moment.
+        this.#deps.log.error("accept failed", { port: this.port, error: String(e) });
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      this.#accept(conn);
+    }
+  }
+
+  /** Stops accepting and closes the connections that are still in their handshake. */
+  close(): void {
+    this.#closed = true;
+    closeQuietly(this.#listener);
+    for (const close of this.#handshaking) close();
+  }
+
+  async #accept(conn: Deno.TcpConn) {
+    const { limit, metrics, log } = this.#deps;
+    if (!limit.tryAcquire()) {
+      metrics.connectionsRejected.inc({ reason: "limit_exceeded" });
+      return closeQuietly(conn);
+    }
+    metrics.connectionsActive.inc();
+    try {
+      await this.#serveConnection(conn);
+    } catch (e) {
+      log.debug("connection ended with an error", { error: String(e) });
+      closeQuietly(conn);
+    } finally {
+      metrics.connectionsActive.dec();
+      limit.release();
+    }
+  }
+
+  async #serveConnection(conn: Deno.TcpConn) {
+    conn.setNoDelay(true);
+    const remote = conn.remoteAddr;
+    const peer: Peer = { address: remote.hostname, port: remote.port };
+    const fingerprints: Array<[string, string]> = [];
+    const p0f = this.#tcpFingerprint(peer);
+    if (p0f !== undefined) fingerprints.push(["x-tcp-p0f", p0f]);
+
+    let tlsClient: TlsClient | undefined;
+    if (this.#kind === "tls") {
+      tlsClient = await this.#handshake(conn, fingerprints);
+      if (tlsClient === undefined) return;
+    }
+    await this.#relay(conn, tlsClient, peer, fingerprints);
+  }
+
+  /** Relays the client to the internal server, with its context registered for the handler. */
+  async #relay(
+    conn: Deno.TcpConn,
+    tlsClient: TlsClient | undefined,
+    peer: Peer,
+    fingerprints: Array<[string, string]>,
+  ) {
+    const { config, metrics } = this.#deps;
+    const socket = tlsClient?.socket;
+    const internal = await Deno.connect({ hostname: "127.0.0.1", port: this.#deps.internalPort });
+    internal.setNoDelay(true);
+    const relayPort = internal.localAddr.port;
+    const h2 = socket?.alpnProtocol === "h2";
+    const ctx: ConnectionContext = {
+      peer,
+      listenerPort: this.port,
+      proto: socket ? "https" : "http",
+      protocol: h2 ? "HTTP/2" : "HTTP/1.1",
+      fingerprints,
+      inflight: 0,
+      lastActive: performance.now(),
+      close: () => {
+        closeQuietly(internal);
+        if (socket) socket.destroy();
+        else closeQuietly(conn);
+      },
+    };
+    // Plain listeners learn the protocol from the first bytes (HTTP/2 prior knowledge or HTTP/1.1).
+    const capture = config.fingerprint.http_enabled && (h2 || !socket)
+      ? new AkamaiCapture(config.fingerprint.max_capture)
+      : undefined;
+    let first = !socket;
+    const hooks: RelayHooks = {
+      tap: (chunk) => {
+        if (first) {
+          first = false;
+          if (PREFACE_START.every((b, i) => chunk[i] === b)) ctx.protocol = "HTTP/2";
+        }
+        if (capture !== undefined && !capture.outcome.done) this.#captureAkamai(capture, chunk, ctx);
+      },
+      active: () => ctx.lastActive = performance.now(),
+    };
+    this.#deps.connections.add(relayPort, ctx);
+    try {
+      await (tlsClient ? relayTls(tlsClient, internal, hooks) : relayPlain(conn, internal, hooks));
+    } finally {
+      this.#deps.connections.delete(relayPort, ctx);
+    }
+    // An HTTP/2 client that never completed its first request sent something the server refused.
+    if (capture?.outcome.done === false && ctx.protocol === "HTTP/2") {
+      metrics.badClientInput.inc({ kind: "bad_h2_preface" });
+    }
+  }
+
+  /** The p0f signature of the connection's SYN, when TCP fingerprinting is on and the record is good. */
+  #tcpFingerprint(peer: Peer): string | undefined {
+    const { syn, config, metrics } = this.#deps;
+    if (syn === undefined) return undefined;
+    const start = performance.now();
+    const outcome = synSignature(syn, peer, this.port, config.fingerprint.tcp_max_age_ms);
+    metrics.tcpSynFingerprints.inc({ reason: outcome.reason });
+    if (outcome.signature !== undefined) {
+      metrics.fingerprintDuration.observe({ kind: "tcp" }, (performance.now() - start) / 1000);
+    }
+    return outcome.signature;
+  }
+
+  /**
+   * Reads and fingerprints the ClientHello, then completes the TLS handshake, all within
+   * `handshake_secs`. Returns undefined (the connection closed and the reason counted) on failure.
+   */
+  async #handshake(
+    conn: Deno.TcpConn,
+    fingerprints: Array<[string, string]>,
+  ): Promise<TlsClient | undefined> {
+    const { config, certs, metrics, log } = this.#deps;
+    let timedOut = false;
+    const abort = () => closeQuietly(conn);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort();
+    }, config.timeout.handshake_secs * 1000);
+    this.#handshaking.add(abort);
+    try {
+      const hello = await readClientHello(conn);
+      if (!hello.ok) {
+        if (hello.bad !== undefined) metrics.badClientInput.inc({ kind: hello.bad });
+        closeQuietly(conn);
+        return undefined;
+      }
+      if (hello.complete && config.fingerprint.tls_enabled) {
+        const start = performance.now();
+        const fp = fingerprintClientHello(hello.bytes);
+        if (fp.ok) {
+          metrics.fingerprintDuration.observe({ kind: "tls" }, (performance.now() - start) / 1000);
+          metrics.tlsFingerprints.inc();
+          fingerprints.push(...tlsHeaders(fp.value));
+        }
+      }
+      const client = await acceptTls(conn, hello.bytes, certs!.context(), config.tls.alpn);
+      metrics.tlsHandshakes.inc({ result: "ok" });
+      return client;
+    } catch (e) {
+      metrics.tlsHandshakes.inc({ result: "error" });
+      if (timedOut) metrics.badClientInput.inc({ kind: "handshake_timeout" });
+      log.debug("TLS handshake failed", { error: String(e), timed_out: timedOut });
+      closeQuietly(conn);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      this.#handshaking.delete(abort);
+    }
+  }
+
+  #captureAkamai(capture: AkamaiCapture, chunk: Uint8Array, ctx: ConnectionContext) {
+    const { metrics } = this.#deps;
+    const start = performance.now();
+    const outcome = capture.push(chunk);
+    if (!outcome.done) return;
+    if (outcome.value !== undefined) {
+      metrics.fingerprintDuration.observe({ kind: "http2" }, (performance.now() - start) / 1000);
+      metrics.http2Fingerprints.inc();
+      ctx.fingerprints.push(["x-http2-akamai", outcome.value]);
+    } else if (
+      ctx.protocol === "HTTP/2" && (outcome.error === "malformed" || outcome.error === "truncated")
+    ) {
+      // The internal server refuses such a connection too; this makes it visible.
+      metrics.badClientInput.inc({ kind: "bad_h2_preface" });
+    }
+  }
+}

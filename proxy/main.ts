@@ -1,0 +1,169 @@
+/**
+ * The fingerprinting reverse proxy: `deno task proxy [CONFIG] [--validate]`, the configuration path
+ * from the argument or `HUGINN_CONFIG_PATH`.
+ *
+ * The main thread loads the configuration, starts one worker per core (each binds every listener with
+ * `SO_REUSEPORT`; see `worker.ts`), serves the operational endpoints with all workers' metrics merged,
+ * and turns SIGTERM/SIGINT into a graceful shutdown: `/ready` goes 503, the workers stop accepting and
+ * finish their requests in flight within `timeout.shutdown_secs`, then the process exits 0.
+ *
+ * Exit codes: 0 success (or a valid configuration with `--validate`), 1 invalid configuration or a
+ * failed start, 2 usage error.
+ *
+ * @module
+ */
+import { createLogger, type Logger } from "../shared/log.ts";
+import { type Config, ebpfPinPath, formatConfigError, loadConfig } from "./config.ts";
+import { ConnectionLimit } from "./connections.ts";
+import { aggregateMetrics } from "./metrics.ts";
+import { observabilityApp } from "./observability.ts";
+import type { FromWorker, ToWorker } from "./worker.ts";
+
+const USAGE = "usage: deno task proxy [CONFIG] [--validate]   (or set HUGINN_CONFIG_PATH)";
+
+interface WorkerState {
+  worker: Worker;
+  listening: boolean;
+  synReady: boolean;
+  stopped: Promise<void>;
+}
+
+/**
+ * Whether `Deno.listen` may be given `reusePort`: in Deno 2.9 that needs `--unstable-net` (or
+ * `"unstable": ["net"]` in deno.json), and without it the call ends the process instead of throwing.
+ * The flag also exposes `Deno.listenDatagram`, which is how it is detected.
+ */
+function reusePortAvailable(): boolean {
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+}
+
+function spawnWorker(
+  index: number,
+  start: Omit<Extract<ToWorker, { type: "start" }>, "index" | "type">,
+  log: Logger,
+) {
+  const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+  let stopped!: () => void;
+  const state: WorkerState = {
+    worker,
+    listening: false,
+    synReady: false,
+    stopped: new Promise((r) => stopped = r),
+  };
+  worker.addEventListener("message", (e: MessageEvent<FromWorker>) => {
+    const msg = e.data;
+    if (msg.type === "status") Object.assign(state, { listening: msg.listening, synReady: msg.synReady });
+    else if (msg.type === "stopped") stopped();
+    else if (msg.type === "failed") {
+      const hint = !start.reusePort && /in use/i.test(msg.error)
+        ? "0.0.0.0 and [::] on one port, or several workers, need SO_REUSEPORT: run Deno with --unstable-net"
+        : undefined;
+      log.error("worker failed to start", { worker: index, error: msg.error, hint });
+      Deno.exit(1);
+    }
+  });
+  worker.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error("worker crashed", { worker: index, error: e.message });
+    Deno.exit(1);
+  });
+  worker.postMessage({ ...start, type: "start", index } satisfies ToWorker);
+  return state;
+}
+
+/** Collects every worker's metrics snapshot and merges them. */
+async function collectMetrics(workers: WorkerState[], nextId: () => number): Promise<string> {
+  const snapshots = await Promise.all(workers.map(({ worker }) => {
+    const id = nextId();
+    return new Promise<unknown[]>((resolve) => {
+      const onMessage = (e: MessageEvent<FromWorker>) => {
+        if (e.data.type !== "metrics" || e.data.id !== id) return;
+        worker.removeEventListener("message", onMessage);
+        resolve(e.data.json);
+      };
+      worker.addEventListener("message", onMessage);
+      worker.postMessage({ type: "metrics", id } satisfies ToWorker);
+    });
+  }));
+  return await aggregateMetrics(snapshots);
+}
+
+function run(config: Config, pinPath: string | undefined) {
+  const log = createLogger("proxy", config.logging.level);
+  let count = config.workers;
+  // Also with one worker: an IPv4 and an IPv6 wildcard on the same port only bind together with it.
+  const reusePort = reusePortAvailable();
+  if (count > 1 && !reusePort) {
+    log.warn("SO_REUSEPORT unavailable (run Deno with --unstable-net); using one worker", { workers: count });
+    count = 1;
+  }
+  const start = { config, connections: ConnectionLimit.buffer(), reusePort, pinPath };
+  const workers = Array.from({ length: count }, (_, i) => spawnWorker(i, start, log));
+  let stopping = false;
+  let metricsId = 0;
+
+  const app = observabilityApp({
+    notReady() {
+      if (stopping) return "shutting down";
+      if (!workers.every((w) => w.listening)) return "listeners starting";
+      if (pinPath !== undefined && !workers.every((w) => w.synReady)) return "eBPF SYN maps not open";
+      return undefined;
+    },
+    metrics: () => collectMetrics(workers, () => ++metricsId),
+  });
+  const { metrics_addr: hostname, metrics_port: port } = config.telemetry;
+  try {
+    Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+  } catch (e) {
+    log.error("cannot serve the operational endpoints", { address: `${hostname}:${port}`, error: String(e) });
+    Deno.exit(1);
+  }
+  log.info("proxy starting", {
+    workers: count,
+    listen: config.listen.addrs,
+    plain: config.listen.plain_addrs,
+    metrics: `${hostname}:${port}`,
+    tcp_fingerprinting: pinPath !== undefined,
+  });
+
+  const stop = async (signal: Deno.Signal) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal, grace_secs: config.timeout.shutdown_secs });
+    for (const { worker } of workers) worker.postMessage({ type: "shutdown" } satisfies ToWorker);
+    // Workers enforce the grace period themselves; this only guards against a stuck one.
+    const backstop = new Promise((r) => setTimeout(r, (config.timeout.shutdown_secs + 5) * 1000));
+    await Promise.race([Promise.all(workers.map((w) => w.stopped)), backstop]);
+    log.info("stopped");
+    Deno.exit(0);
+  };
+  for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, () => stop(signal));
+}
+
+if (import.meta.main) {
+  const args = Deno.args.filter((a) => a !== "--validate");
+  const validate = args.length !== Deno.args.length;
+  if (args.length > 1 || args.some((a) => a.startsWith("-"))) {
+    console.error(USAGE);
+    Deno.exit(2);
+  }
+  const path = args[0] ?? Deno.env.get("HUGINN_CONFIG_PATH");
+  if (path === undefined || path === "") {
+    console.error(`no configuration file given\n${USAGE}`);
+    Deno.exit(2);
+  }
+  let config: Config;
+  let pinPath: string | undefined;
+  try {
+    config = await loadConfig(path);
+    if (config.fingerprint.tcp_enabled) pinPath = ebpfPinPath();
+  } catch (e) {
+    console.error(formatConfigError(e));
+    Deno.exit(1);
+  }
+  if (validate) {
+    console.log(`configuration OK: ${path}`);
+    Deno.exit(0);
+  }
+  run(config, pinPath);
+}
