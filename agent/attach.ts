@@ -1,6 +1,7 @@
 /**
- * Attaches the capture program to an interface in one of three modes and answers, from the kernel's
- * own state, whether it is still attached there.
+ * Attaches the capture program to an interface in one of three modes, for XDP optionally through a
+ * pinned link that outlives the agent, and answers from the kernel's own state whether it is still
+ * attached there.
  *
  * @module
  */
@@ -8,6 +9,7 @@ import {
   BPF_TC_INGRESS,
   BpfError,
   type BpfObject,
+  closeFd,
   programId,
   tcAttach,
   tcDetach,
@@ -23,6 +25,7 @@ import { PROGRAM_TC, PROGRAM_XDP } from "../shared/ebpf_abi.ts";
 import type { Logger } from "../shared/log.ts";
 import type { CaptureMode } from "./config.ts";
 import { AgentError } from "./errors.ts";
+import { attachPinnedLink, removePinnedLink } from "./pinned_link.ts";
 
 /** The tc filter's handle ("HF") and priority on clsact ingress; a restart replaces its own filter. */
 const TC_HANDLE = 0x4846;
@@ -32,10 +35,25 @@ const TC_PRIORITY = 1;
 export interface Attachment {
   mode: CaptureMode;
   programId: number;
+  /** The pin of the link the program is attached through; it stays attached when the agent exits. */
+  linkPin?: string;
   /** Asks the kernel whether this program is still the one attached; never throws. */
   isAttached(): boolean;
-  /** Detaches this program, leaving alone anything that replaced it. */
-  detach(): void;
+  /**
+   * Ends this agent's hold on the program: detaches it, leaving alone anything that replaced it, unless
+   * it is attached through a pinned link, which stays.
+   */
+  release(): void;
+}
+
+/** Where to attach: the interface, and the pin file of the link when attaching through one. */
+export interface AttachTarget {
+  mode: CaptureMode;
+  ifname: string;
+  ifindex: number;
+  /** Attach through a link pinned at `linkPinPath` (XDP modes only); when false, a link pinned there goes. */
+  pinLink: boolean;
+  linkPinPath: string;
 }
 
 /** The index of network interface `name`, or undefined when there is none (in this namespace). */
@@ -47,27 +65,38 @@ export function interfaceIndex(name: string): number | undefined {
   }
 }
 
-/** Attaches the program for `mode` to interface `ifname` (index `ifindex`). */
-export function attach(
-  object: BpfObject,
-  mode: CaptureMode,
-  ifname: string,
-  ifindex: number,
-  log: Logger,
-): Attachment {
-  return mode === "tc" ? attachTc(object, ifindex) : attachXdp(object, mode, ifname, ifindex, log);
+/** Attaches the program for the target's mode to its interface. */
+export function attach(object: BpfObject, target: AttachTarget, log: Logger): Attachment {
+  if (!target.pinLink) removePinnedLink(target.linkPinPath, log);
+  if (target.mode === "tc") return attachTc(object, target.ifindex);
+  return target.pinLink ? attachXdpLink(object, target, log) : attachXdp(object, target, log);
 }
 
-function attachXdp(
-  object: BpfObject,
-  mode: CaptureMode,
-  ifname: string,
-  ifindex: number,
-  log: Logger,
-): Attachment {
+const xdpFlags = (mode: CaptureMode) => mode === "xdp-native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+
+function attachXdpLink(object: BpfObject, target: AttachTarget, log: Logger): Attachment {
+  const { mode, ifname, ifindex, linkPinPath } = target;
+  const flags = xdpFlags(mode);
+  let link;
+  try {
+    link = attachPinnedLink(object.programFd(PROGRAM_XDP), { pin: linkPinPath, ifname, ifindex, flags }, log);
+  } catch (e) {
+    throw explainXdpFailure(e, mode, ifname);
+  }
+  return {
+    mode,
+    programId: link.programId,
+    linkPin: linkPinPath,
+    isAttached: () => safely(() => xdpQueryId(ifindex, flags) === link.programId),
+    // The pin keeps the link: closing this process's fd leaves the program attached.
+    release: () => closeFd(link.fd),
+  };
+}
+
+function attachXdp(object: BpfObject, { mode, ifname, ifindex }: AttachTarget, log: Logger): Attachment {
   const fd = object.programFd(PROGRAM_XDP);
   const id = programId(fd);
-  const flags = mode === "xdp-native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+  const flags = xdpFlags(mode);
   const previous = xdpQueryId(ifindex, flags);
   // Only one XDP program per mode: a leftover of a killed agent is expected, anything else is worth a line.
   if (previous !== 0) log.warn("replacing the XDP program attached to the interface", { previous, ifname });
@@ -80,7 +109,7 @@ function attachXdp(
     mode,
     programId: id,
     isAttached: () => safely(() => xdpQueryId(ifindex, flags) === id),
-    detach: () => {
+    release: () => {
       try {
         xdpDetach(ifindex, fd, flags);
       } catch (e) {
@@ -107,6 +136,13 @@ function explainXdpFailure(e: unknown, mode: CaptureMode, ifname: string): unkno
       { cause: e },
     );
   }
+  if (e.code === "EBUSY") {
+    return new AgentError(
+      `${ifname} has an XDP program attached through a BPF link that is not this agent's: find it with ` +
+        `'bpftool link show' and detach it ('bpftool link detach id ID', or remove its pin)`,
+      { cause: e },
+    );
+  }
   return e;
 }
 
@@ -119,7 +155,7 @@ function attachTc(object: BpfObject, ifindex: number): Attachment {
     mode: "tc",
     programId: id,
     isAttached: () => safely(() => tcQueryId(filter) === id),
-    detach: () => {
+    release: () => {
       if (tcQueryId(filter) === id) tcDetach(filter);
     },
   };

@@ -16,6 +16,10 @@ export type CaptureMode = typeof CAPTURE_MODES[number];
 const MIN_SYN_MAP_ENTRIES = 128;
 /** Above, each of the two maps would take hundreds of megabytes of kernel memory. */
 const MAX_SYN_MAP_ENTRIES = 1_048_576;
+/** A budget this high limits nothing a SYN map could hold anyway. */
+const MAX_RATE_LIMIT_SYNS = 1_000_000;
+/** One hour: longer windows would let a source's first burst speak for it far too long. */
+const MAX_RATE_LIMIT_WINDOW_MS = 3_600_000;
 
 const integer = (min: number, max: number) =>
   z.string().regex(/^\d{1,10}$/).transform(Number).pipe(z.number().min(min).max(max));
@@ -59,6 +63,20 @@ const VARIABLES = {
     schema: integer(MIN_SYN_MAP_ENTRIES, MAX_SYN_MAP_ENTRIES).default(8192),
     expected: `an integer from ${MIN_SYN_MAP_ENTRIES} to ${MAX_SYN_MAP_ENTRIES}`,
   },
+  HUGINN_EBPF_RATE_LIMIT_SYNS: {
+    schema: integer(0, MAX_RATE_LIMIT_SYNS).default(0),
+    expected:
+      `an integer from 0 to ${MAX_RATE_LIMIT_SYNS}, SYNs recorded per source address and window (0 = no limit)`,
+  },
+  HUGINN_EBPF_RATE_LIMIT_WINDOW_MS: {
+    schema: integer(1, MAX_RATE_LIMIT_WINDOW_MS).default(1000),
+    expected: `an integer from 1 to ${MAX_RATE_LIMIT_WINDOW_MS}, the budget window in milliseconds`,
+  },
+  HUGINN_EBPF_PIN_LINK: {
+    schema: z.enum(["true", "false"]).default("false").transform((s) => s === "true"),
+    expected: "true or false; true only with HUGINN_EBPF_CAPTURE=xdp-native or xdp-skb (a tc attachment " +
+      "can be pinned only as a tcx link, which needs Linux 6.6 and libbpf 1.3; this agent uses libbpf 1.1)",
+  },
   HUGINN_EBPF_LOG_LEVEL: {
     schema: z.enum(LOG_LEVELS).default("info"),
     expected: `one of ${LOG_LEVELS.join(", ")}`,
@@ -72,7 +90,9 @@ export const agentEnvSchema = z.object(
   Object.fromEntries(Object.entries(VARIABLES).map(([k, v]) => [k, v.schema])) as {
     [K in keyof Variables]: Variables[K]["schema"];
   },
-);
+).refine((e) => !(e.HUGINN_EBPF_PIN_LINK && e.HUGINN_EBPF_CAPTURE === "tc"), {
+  path: ["HUGINN_EBPF_PIN_LINK"],
+});
 
 /** The validated configuration. */
 export interface AgentConfig {
@@ -85,6 +105,9 @@ export interface AgentConfig {
   metricsPort: number;
   capture: CaptureMode;
   synMapMaxEntries: number;
+  rateLimitSyns: number;
+  rateLimitWindowMs: number;
+  pinLink: boolean;
   logLevel: typeof LOG_LEVELS[number];
 }
 
@@ -112,6 +135,9 @@ export function parseAgentEnv(
       metricsPort: e.HUGINN_EBPF_METRICS_PORT,
       capture: e.HUGINN_EBPF_CAPTURE,
       synMapMaxEntries: e.HUGINN_EBPF_SYN_MAP_MAX_ENTRIES,
+      rateLimitSyns: e.HUGINN_EBPF_RATE_LIMIT_SYNS,
+      rateLimitWindowMs: e.HUGINN_EBPF_RATE_LIMIT_WINDOW_MS,
+      pinLink: e.HUGINN_EBPF_PIN_LINK,
       logLevel: e.HUGINN_EBPF_LOG_LEVEL,
     },
   };

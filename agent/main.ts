@@ -1,7 +1,7 @@
 /**
  * The eBPF agent: loads the SYN capture program, pins its maps for the proxy, attaches it to one
  * interface, and serves probes and metrics until SIGTERM or SIGINT. Pins outlive the agent so that
- * proxies keep reading the same maps across restarts.
+ * proxies keep reading the same maps across restarts; with HUGINN_EBPF_PIN_LINK, so does the attachment.
  *
  * Run it with `--allow-all`: it reads /proc and /sys, which Deno grants to nothing less.
  *
@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { LINK_PIN } from "../shared/ebpf_abi.ts";
 import { createLogger } from "../shared/log.ts";
 import { LibraryMissingError, silenceLibbpf } from "../shared/libbpf.ts";
 import { attach, type Attachment, interfaceIndex } from "./attach.ts";
@@ -55,8 +56,8 @@ let stopping = false;
 function readiness(): Readiness {
   if (stopping) return { ready: false, reason: "shutting down" };
   if (!capture || !attachment) return { ready: false, reason: "loading" };
-  const missing = missingPins(capture.pins);
-  if (missing.length > 0) return { ready: false, reason: `pinned maps missing: ${missing.join(", ")}` };
+  const missing = missingPins(attachment.linkPin ? [...capture.pins, attachment.linkPin] : capture.pins);
+  if (missing.length > 0) return { ready: false, reason: `pins missing: ${missing.join(", ")}` };
   if (!attachment.isAttached()) {
     return { ready: false, reason: `program not attached to ${config.interface} (${config.capture})` };
   }
@@ -85,10 +86,21 @@ try {
   capture = loadCapture({
     pinPath: config.pinPath,
     synMapMaxEntries: config.synMapMaxEntries,
-    filter: { dstV4: config.dstV4, dstV6: config.dstV6, dstPort: config.dstPort },
+    filter: {
+      dstV4: config.dstV4,
+      dstV6: config.dstV6,
+      dstPort: config.dstPort,
+      budget: { syns: config.rateLimitSyns, windowMs: config.rateLimitWindowMs },
+    },
     log,
   });
-  attachment = attach(capture.object, config.capture, config.interface, ifindex, log);
+  attachment = attach(capture.object, {
+    mode: config.capture,
+    ifname: config.interface,
+    ifindex,
+    pinLink: config.pinLink,
+    linkPinPath: `${config.pinPath}/${LINK_PIN}`,
+  }, log);
 } catch (e) {
   fail(e);
 }
@@ -96,17 +108,25 @@ log.info("capturing SYNs", {
   interface: config.interface,
   mode: config.capture,
   programId: attachment.programId,
+  linkPin: attachment.linkPin,
   dstV4: config.dstV4,
   dstV6: config.dstV6,
   dstPort: config.dstPort,
+  rateLimitSyns: config.rateLimitSyns,
+  rateLimitWindowMs: config.rateLimitWindowMs,
 });
 
 async function shutdown(signal: Deno.Signal): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info("stopping: detaching the program, keeping the pins", { signal });
+  log.info(
+    attachment?.linkPin
+      ? "stopping: the program stays attached through the pinned link; keeping the pins"
+      : "stopping: detaching the program, keeping the pins",
+    { signal },
+  );
   try {
-    attachment?.detach();
+    attachment?.release();
   } catch (e) {
     log.error("detach failed", { error: String(e) });
   }

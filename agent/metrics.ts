@@ -44,6 +44,10 @@ const HELP: Record<CounterKind, [string, string]> = {
   captured: ["huginn_ebpf_syn_captured_total", "TCP SYNs copied into the SYN maps."],
   malformed: ["huginn_ebpf_syn_malformed_total", "IP or TCP headers too short or cut off, so not captured."],
   insert_failed: ["huginn_ebpf_syn_insert_failures_total", "SYNs the kernel failed to store in the SYN map."],
+  rate_limited: [
+    "huginn_ebpf_syn_rate_limited_total",
+    "SYNs not recorded because their source address had used up its budget (HUGINN_EBPF_RATE_LIMIT_SYNS).",
+  ],
 };
 
 /** A registry with build info, `huginn_ebpf_up` and the per-family SYN counters. */

@@ -5,12 +5,14 @@
  *
  * Both programs only observe: every packet continues as if they were not there.
  *
- * Small and dumb on purpose: it locates the headers, applies the destination filter and copies bytes.
- * Everything else (decoding, staleness, policy) is user space. The layouts below are defined once in
- * shared/ebpf_abi.ts; tests/ebpf_abi_matches_btf.test.ts fails when this file disagrees with it.
+ * Small and dumb on purpose: it locates the headers, applies the destination filter and the per-source
+ * budget, and copies bytes. Everything else (decoding, staleness, the budget's numbers) is user space.
+ * The layouts below are defined once in shared/ebpf_abi.ts; tests/ebpf_abi_matches_btf.test.ts fails
+ * when this file disagrees with it.
  *
- * Byte order: fields copied from the packet (addresses, ports) keep network byte order; fields this
- * program computes (capture time, copied length) are in host byte order.
+ * Byte order: fields copied from the packet (addresses, ports) keep network byte order; numbers this
+ * program computes (capture time, copied length, budgets) or is given (the budget settings) are in host
+ * byte order.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -26,6 +28,8 @@
 #define SYN_PACKET_MAX 120
 /* Overridden from user space before load (HUGINN_EBPF_SYN_MAP_MAX_ENTRIES). */
 #define SYN_MAP_DEFAULT_ENTRIES 8192
+/* Sources whose SYN budget is tracked at once; beyond, the least recently seen start afresh. */
+#define SYN_BUDGET_ENTRIES 8192
 /* More fragments flag and fragment offset of the IPv4 frag_off field (kernel-internal names). */
 #define IP_MF_OR_OFFSET 0x3fff
 
@@ -49,16 +53,31 @@ struct syn_value {
 	__u8 pad[4];
 };
 
-/* Destination filter; all-zero fields match anything. Set from user space before load. */
+/*
+ * Which SYNs are recorded: the destination (all-zero fields match anything) and the per-source budget
+ * (budget_syns 0 = no budget). Set from user space before load.
+ */
 struct capture_filter {
 	__u32 dst_v6[4];
 	__u32 dst_v4;
 	__u16 dst_port;
 	__u16 pad;
+	__u32 budget_syns;      /* SYNs recorded per source address and window */
+	__u32 budget_window_ms; /* length of a window */
+};
+
+/* A source address for its budget: IPv6, or IPv4 as ::ffff:a.b.c.d, so one map holds both. */
+struct syn_budget_key {
+	__u32 addr[4];
+};
+
+struct syn_budget_value {
+	__u64 window_start_ns; /* bpf_ktime_get_boot_ns() of the window's first SYN */
+	__u64 syns;            /* SYNs of this window that passed the budget check */
 };
 
 /* Index into syn_counters: a family's base plus the kind of event. */
-enum counter_kind { CAPTURED, MALFORMED, INSERT_FAILED, COUNTER_KINDS };
+enum counter_kind { CAPTURED, MALFORMED, INSERT_FAILED, RATE_LIMITED, COUNTER_KINDS };
 enum counter_family { FAMILY_V4 = 0, FAMILY_V6 = COUNTER_KINDS, COUNTER_COUNT = 2 * COUNTER_KINDS };
 
 /* A VLAN tag as it follows the Ethernet source address (uapi has no struct for it). */
@@ -84,6 +103,13 @@ struct {
 } syn_v6 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SYN_BUDGET_ENTRIES);
+	__type(key, struct syn_budget_key);
+	__type(value, struct syn_budget_value);
+} syn_budget SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, COUNTER_COUNT);
 	__type(key, __u32);
@@ -103,6 +129,42 @@ static __always_inline void count(enum counter_family family, enum counter_kind 
 static __always_inline int is_wanted_syn(const struct tcphdr *tcp)
 {
 	return tcp->syn && !tcp->ack && (!filter.dst_port || tcp->dest == filter.dst_port);
+}
+
+/*
+ * Whether this SYN exceeds its source's budget for the current window (counted as rate limited), else
+ * takes one from the budget. A SYN over budget is only not recorded: the packet always passes.
+ *
+ * The check and the increment are separate steps (a fetching atomic would need kernel 5.12), so SYNs
+ * of one source handled on several CPUs at the same instant may overshoot the budget by one per CPU.
+ */
+static __always_inline int over_budget(enum counter_family family, const struct syn_budget_key *source)
+{
+	if (!filter.budget_syns)
+		return 0;
+
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct syn_budget_value *budget = bpf_map_lookup_elem(&syn_budget, source);
+
+	if (!budget) {
+		struct syn_budget_value fresh = { .window_start_ns = now, .syns = 1 };
+
+		/* When the source cannot be tracked, its SYN is recorded: failing open loses no honest SYN. */
+		bpf_map_update_elem(&syn_budget, source, &fresh, BPF_NOEXIST);
+		return 0;
+	}
+	if (now - budget->window_start_ns >= filter.budget_window_ms * 1000000ULL) {
+		/* In place: an update takes a fresh node from the LRU, which may evict another source. */
+		budget->window_start_ns = now;
+		budget->syns = 1;
+		return 0;
+	}
+	if (budget->syns >= filter.budget_syns) {
+		count(family, RATE_LIMITED);
+		return 1;
+	}
+	__sync_fetch_and_add(&budget->syns, 1);
+	return 0;
 }
 
 /*
@@ -157,6 +219,11 @@ static __always_inline void capture_v4(struct iphdr *ip, void *end)
 		return;
 	}
 
+	struct syn_budget_key source = { .addr = { 0, 0, bpf_htonl(0xffff), ip->saddr } };
+
+	if (over_budget(FAMILY_V4, &source))
+		return;
+
 	struct syn_key_v4 key = { .addr = ip->saddr, .port = tcp->source };
 
 	record(&syn_v4, &key, FAMILY_V4, (const __u8 *)ip, ip_len + tcp_len, end, tcp->dest);
@@ -196,6 +263,11 @@ static __always_inline void capture_v6(struct ipv6hdr *ip, void *end)
 	}
 
 	const __u32 *saddr = ip->saddr.in6_u.u6_addr32;
+	struct syn_budget_key source = { .addr = { saddr[0], saddr[1], saddr[2], saddr[3] } };
+
+	if (over_budget(FAMILY_V6, &source))
+		return;
+
 	struct syn_key_v6 key = {
 		.addr = { saddr[0], saddr[1], saddr[2], saddr[3] },
 		.port = tcp->source,

@@ -4,8 +4,9 @@
  * filters and decode captured values. `tests/ebpf_abi_matches_btf.test.ts` checks the compiled object's
  * BTF against every number here.
  *
- * Byte order: fields copied from the packet (addresses, ports) keep network byte order; fields the
- * program computes (capture time, copied length, counters) are in host byte order.
+ * Byte order: fields copied from the packet (addresses, ports) keep network byte order; numbers the
+ * program computes (capture time, copied length, budgets, counters) or is given (the budget settings)
+ * are in host byte order.
  *
  * @module
  */
@@ -54,16 +55,35 @@ export const SYN_VALUE: Layout = {
   },
 };
 
-/** The destination filter, the program's only read-only global (all zero = capture everything). */
+/**
+ * Which SYNs are recorded, the program's only read-only global: the destination (all zero = any) and
+ * the per-source budget (`budget_syns` 0 = none).
+ */
 export const CAPTURE_FILTER: Layout = {
   name: "capture_filter",
-  size: 24,
+  size: 32,
   fields: {
     dst_v6: { offset: 0, size: 16 },
     dst_v4: { offset: 16, size: 4 },
     dst_port: { offset: 20, size: 2 },
     pad: { offset: 22, size: 2 },
+    budget_syns: { offset: 24, size: 4 },
+    budget_window_ms: { offset: 28, size: 4 },
   },
+};
+
+/** The key of the budget map: the source address, IPv4 as `::ffff:a.b.c.d`, network order. */
+export const SYN_BUDGET_KEY: Layout = {
+  name: "syn_budget_key",
+  size: 16,
+  fields: { addr: { offset: 0, size: 16 } },
+};
+
+/** A source's budget: when its current window began, and how many SYNs passed in it (host order). */
+export const SYN_BUDGET_VALUE: Layout = {
+  name: "syn_budget_value",
+  size: 16,
+  fields: { window_start_ns: { offset: 0, size: 8 }, syns: { offset: 8, size: 8 } },
 };
 
 /** The global variable holding the filter, and the internal map libbpf creates for `.rodata`. */
@@ -75,7 +95,7 @@ export const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 export const BPF_MAP_TYPE_LRU_HASH = 9;
 
 /** Counter indexes in the per-CPU array: a family's base plus the kind of event. */
-export const COUNTER_KINDS = ["captured", "malformed", "insert_failed"] as const;
+export const COUNTER_KINDS = ["captured", "malformed", "insert_failed", "rate_limited"] as const;
 export type CounterKind = typeof COUNTER_KINDS[number];
 export const FAMILIES = ["ipv4", "ipv6"] as const;
 export type Family = typeof FAMILIES[number];
@@ -114,6 +134,18 @@ export const SYN_MAP_V6: MapSpec = {
   maxEntries: SYN_MAP_DEFAULT_ENTRIES,
 };
 
+/**
+ * Per-source SYN budgets. The capacity is fixed, not tied to the SYN maps': a source pushed out only
+ * starts a fresh budget, and a flooding source, touched by each of its SYNs, stays in (docs/ebpf.md).
+ */
+export const BUDGET_MAP: MapSpec = {
+  name: "syn_budget",
+  type: BPF_MAP_TYPE_LRU_HASH,
+  keySize: SYN_BUDGET_KEY.size,
+  valueSize: SYN_BUDGET_VALUE.size,
+  maxEntries: 8192,
+};
+
 /** Per-CPU `u64` counters, `u32` index. */
 export const COUNTERS_MAP: MapSpec = {
   name: "syn_counters",
@@ -124,7 +156,10 @@ export const COUNTERS_MAP: MapSpec = {
 };
 
 /** Every map the agent pins, in pin order. */
-export const PINNED_MAPS: readonly MapSpec[] = [SYN_MAP_V4, SYN_MAP_V6, COUNTERS_MAP];
+export const PINNED_MAPS: readonly MapSpec[] = [SYN_MAP_V4, SYN_MAP_V6, BUDGET_MAP, COUNTERS_MAP];
+
+/** The pin file of the XDP link, next to the maps, when the agent runs with `HUGINN_EBPF_PIN_LINK`. */
+export const LINK_PIN = "link";
 
 /** Program names (the C function names) per attach point. */
 export const PROGRAM_XDP = "capture_xdp";
@@ -246,16 +281,23 @@ export function decodeSynValue(value: Uint8Array): SynRecord {
   };
 }
 
-/** What the program captures: destination addresses and port; `0.0.0.0`, `::` and 0 mean any. */
+/**
+ * Which SYNs the program records: destination addresses and port (`0.0.0.0`, `::` and 0 mean any), and
+ * at most `budget.syns` per source address and window of `budget.windowMs` (no budget when absent or 0).
+ */
 export interface CaptureFilter {
   dstV4: string;
   dstV6: string;
   dstPort: number;
+  budget?: { syns: number; windowMs: number };
 }
+
+const isU32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;
 
 /** The `.rodata` bytes for `filter`; throws a RangeError naming the bad field. */
 export function encodeFilter(filter: CaptureFilter): Uint8Array {
   const bytes = new Uint8Array(CAPTURE_FILTER.size);
+  const view = new DataView(bytes.buffer);
   const f = CAPTURE_FILTER.fields;
   const v4 = parseIPv4(filter.dstV4);
   if (!v4) throw new RangeError(`dstV4: not an IPv4 address: ${filter.dstV4}`);
@@ -264,8 +306,15 @@ export function encodeFilter(filter: CaptureFilter): Uint8Array {
   if (!Number.isInteger(filter.dstPort) || filter.dstPort < 0 || filter.dstPort > 0xffff) {
     throw new RangeError(`dstPort: not a port: ${filter.dstPort}`);
   }
+  const { syns, windowMs } = filter.budget ?? { syns: 0, windowMs: 0 };
+  if (!isU32(syns)) throw new RangeError(`budget.syns: not a u32: ${syns}`);
+  if (!isU32(windowMs) || (syns > 0 && windowMs === 0)) {
+    throw new RangeError(`budget.windowMs: not a positive u32: ${windowMs}`);
+  }
   bytes.set(v6, f.dst_v6.offset);
   bytes.set(v4, f.dst_v4.offset);
-  new DataView(bytes.buffer).setUint16(f.dst_port.offset, filter.dstPort);
+  view.setUint16(f.dst_port.offset, filter.dstPort);
+  view.setUint32(f.budget_syns.offset, syns, HOST_LITTLE_ENDIAN);
+  view.setUint32(f.budget_window_ms.offset, windowMs, HOST_LITTLE_ENDIAN);
   return bytes;
 }

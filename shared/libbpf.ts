@@ -38,6 +38,12 @@ const LIBBPF_SYMBOLS = {
   bpf_tc_attach: { parameters: ["buffer", "buffer"], result: "i32" },
   bpf_tc_detach: { parameters: ["buffer", "buffer"], result: "i32" },
   bpf_tc_query: { parameters: ["buffer", "buffer"], result: "i32" },
+  bpf_obj_pin: { parameters: ["i32", "buffer"], result: "i32" },
+  bpf_prog_get_fd_by_id: { parameters: ["u32"], result: "i32" },
+  bpf_map_get_fd_by_id: { parameters: ["u32"], result: "i32" },
+  bpf_link_create: { parameters: ["i32", "i32", "u32", "buffer"], result: "i32" },
+  bpf_link_update: { parameters: ["i32", "i32", "pointer"], result: "i32" },
+  bpf_link_detach: { parameters: ["i32"], result: "i32" },
 } as const;
 
 const LIBC_SYMBOLS = {
@@ -273,16 +279,16 @@ export interface MapInfo {
   name: string;
 }
 
-function objInfo(fd: number, size: number): DataView {
-  const info = new Uint8Array(size);
-  const len = new Uint32Array([size]);
+/** `bpf_obj_get_info_by_fd` into `info`, which may carry input fields (buffer pointers and lengths). */
+function objInfo(fd: number, info: Uint8Array): DataView {
+  const len = new Uint32Array([info.length]);
   check(`get info of fd ${fd}`, bpf().bpf_obj_get_info_by_fd(fd, info, new Uint8Array(len.buffer)));
   return new DataView(info.buffer);
 }
 
 /** `bpf_obj_get_info_by_fd` on a map. */
 export function mapInfo(fd: number): MapInfo {
-  const v = objInfo(fd, 88);
+  const v = objInfo(fd, new Uint8Array(88));
   return {
     type: v.getUint32(0, true),
     id: v.getUint32(4, true),
@@ -296,7 +302,48 @@ export function mapInfo(fd: number): MapInfo {
 
 /** The kernel's id of a loaded program. */
 export function programId(fd: number): number {
-  return objInfo(fd, 8).getUint32(4, true);
+  return objInfo(fd, new Uint8Array(8)).getUint32(4, true);
+}
+
+/** The fields of `struct bpf_prog_info` this project uses. */
+export interface ProgramInfo {
+  id: number;
+  /** Hash of the instructions as loaded, map references blanked: equal for two loads of the same code. */
+  tag: string;
+  mapIds: number[];
+}
+
+/** `bpf_obj_get_info_by_fd` on a program, with the ids of the maps it uses (at most 16). */
+export function programInfo(fd: number): ProgramInfo {
+  const ids = new Uint32Array(16);
+  const info = new Uint8Array(80);
+  const view = new DataView(info.buffer);
+  // Input fields: where the kernel may write map ids, and how many.
+  view.setUint32(52, ids.length, true);
+  view.setBigUint64(56, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ids))), true);
+  objInfo(fd, info);
+  const count = view.getUint32(52, true);
+  if (count > ids.length) throw new RangeError(`program of fd ${fd} uses ${count} maps, more than expected`);
+  return {
+    id: view.getUint32(4, true),
+    tag: Array.from(info.subarray(8, 16), (b) => b.toString(16).padStart(2, "0")).join(""),
+    mapIds: [...ids.subarray(0, count)],
+  };
+}
+
+/** Opens the loaded program with kernel id `id` (ENOENT once it is gone). */
+export function programFdById(id: number): number {
+  return check(`open program id ${id}`, bpf().bpf_prog_get_fd_by_id(id));
+}
+
+/** Opens the map with kernel id `id` (ENOENT once it is gone). */
+export function mapFdById(id: number): number {
+  return check(`open map id ${id}`, bpf().bpf_map_get_fd_by_id(id));
+}
+
+/** Pins the map, program or link behind `fd` at `path` on bpffs. */
+export function objPin(fd: number, path: string): void {
+  check(`pin ${path}`, bpf().bpf_obj_pin(fd, cStr(path)));
 }
 
 /** Copies the value for `key` into `value`: true when found, false when absent; throws otherwise. */
@@ -336,6 +383,52 @@ export function xdpQueryId(ifindex: number, flags: number): number {
   const id = new Uint32Array(1);
   check(`query XDP of ifindex ${ifindex}`, bpf().bpf_xdp_query_id(ifindex, flags, new Uint8Array(id.buffer)));
   return id[0];
+}
+
+/** `BPF_XDP` of `enum bpf_attach_type`, and `BPF_LINK_TYPE_XDP` of `enum bpf_link_type`. */
+const BPF_XDP = 37;
+export const BPF_LINK_TYPE_XDP = 6;
+
+/** Attaches `progFd` to `ifindex` through a new XDP link, in the mode of `flags`; returns the link's fd. */
+export function xdpLinkCreate(ifindex: number, progFd: number, flags: number): number {
+  // struct bpf_link_create_opts cut after `flags`: libbpf reads only what `sz` covers.
+  const opts = new Uint8Array(16);
+  const view = new DataView(opts.buffer);
+  view.setBigUint64(0, BigInt(opts.length), true);
+  view.setUint32(8, flags, true);
+  return check(
+    `create XDP link on ifindex ${ifindex}`,
+    bpf().bpf_link_create(progFd, ifindex, BPF_XDP, opts),
+  );
+}
+
+/** Swaps the program behind a link atomically: packets see the old program or the new one, never none. */
+export function linkUpdate(linkFd: number, progFd: number): void {
+  check("update link", bpf().bpf_link_update(linkFd, progFd, null));
+}
+
+/** Detaches a link from its hook now, whoever else still holds or pins it. */
+export function linkDetach(linkFd: number): void {
+  check("detach link", bpf().bpf_link_detach(linkFd));
+}
+
+/** The fields of `struct bpf_link_info` this project uses; `ifindex` is 0 once an XDP link's device is gone. */
+export interface LinkInfo {
+  type: number;
+  id: number;
+  programId: number;
+  ifindex: number;
+}
+
+/** `bpf_obj_get_info_by_fd` on a link. */
+export function linkInfo(fd: number): LinkInfo {
+  const v = objInfo(fd, new Uint8Array(24));
+  return {
+    type: v.getUint32(0, true),
+    id: v.getUint32(4, true),
+    programId: v.getUint32(8, true),
+    ifindex: v.getUint32(16, true),
+  };
 }
 
 /** `enum bpf_tc_attach_point`. */

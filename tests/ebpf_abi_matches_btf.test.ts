@@ -13,6 +13,8 @@ import {
   PINNED_MAPS,
   PROGRAM_TC,
   PROGRAM_XDP,
+  SYN_BUDGET_KEY,
+  SYN_BUDGET_VALUE,
   SYN_KEY_V4,
   SYN_KEY_V6,
   SYN_VALUE,
@@ -73,7 +75,16 @@ function datasecVars(name: string): { variable: BtfType; offset: number; size: n
   }));
 }
 
-for (const layout of [SYN_KEY_V4, SYN_KEY_V6, SYN_VALUE, CAPTURE_FILTER] as Layout[]) {
+for (
+  const layout of [
+    SYN_KEY_V4,
+    SYN_KEY_V6,
+    SYN_VALUE,
+    CAPTURE_FILTER,
+    SYN_BUDGET_KEY,
+    SYN_BUDGET_VALUE,
+  ] as Layout[]
+) {
   Deno.test(`struct ${layout.name} in the object has the size and fields of shared/ebpf_abi.ts`, () => {
     const struct = named("STRUCT", layout.name);
     assert.equal(struct.size, layout.size, "struct size");

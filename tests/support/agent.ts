@@ -1,9 +1,18 @@
 /**
  * Runs the real eBPF agent (`agent/main.ts`) as a subprocess for tests, with a private bpffs to pin into,
- * and always cleans up: `await using` kills a still-running agent and unmounts the bpffs.
+ * and always cleans up: `await using` kills a still-running agent and unmounts the bpffs. Also reads the
+ * kernel state tests check the agent against: the XDP program of an interface, a pinned link.
  *
  * @module
  */
+import {
+  closeFd,
+  linkInfo,
+  objGet,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_SKB_MODE,
+  xdpQueryId,
+} from "../../shared/libbpf.ts";
 import { sh } from "./netns.ts";
 
 const AGENT = new URL("../../agent/main.ts", import.meta.url).pathname;
@@ -151,4 +160,21 @@ export function sample(metrics: string, name: string, labels = ""): number | und
   const prefix = labels ? `${name}{${labels}} ` : `${name} `;
   const line = metrics.split("\n").find((l) => l.startsWith(prefix));
   return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+/** The id of the XDP program on interface `ifname` in `mode` (`xdp-native` or `xdp-skb`), 0 when none. */
+export function xdpProgramId(ifname: string, mode: "xdp-native" | "xdp-skb"): number {
+  const ifindex = Number(Deno.readTextFileSync(`/sys/class/net/${ifname}/ifindex`));
+  return xdpQueryId(ifindex, mode === "xdp-native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
+}
+
+/** The kernel ids of the link pinned at `path` and of the program behind it. */
+export function pinnedLink(path: string): { id: number; programId: number } {
+  const fd = objGet(path, { readOnly: false });
+  try {
+    const { id, programId } = linkInfo(fd);
+    return { id, programId };
+  } finally {
+    closeFd(fd);
+  }
 }
