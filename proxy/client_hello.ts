@@ -36,6 +36,9 @@ const TLS_ALERT = 0x15;
 export async function readClientHello(conn: Deno.Conn): Promise<HelloRead> {
   let buf = new Uint8Array(4096);
   let len = 0;
+  // Each check re-parses from byte 0, so checking on every read would let a client that trickles tiny
+  // records make the work quadratic; the parser's lower bound says when a check can next succeed.
+  let due = 0;
   while (true) {
     if (len === buf.length) {
       const bigger = new Uint8Array(Math.min(buf.length * 2, MAX_INPUT));
@@ -45,11 +48,13 @@ export async function readClientHello(conn: Deno.Conn): Promise<HelloRead> {
     const n = await conn.read(buf.subarray(len));
     if (n === null) return { ok: false, bad: len === 0 ? undefined : "truncated_client_hello" };
     len += n;
+    if (len < due) continue;
     const bytes = buf.subarray(0, len);
     const needed = clientHelloNeeded(bytes);
     if (needed === 0) return { ok: true, bytes, complete: true };
     if (typeof needed === "number") {
       if (len + needed > MAX_INPUT) return { ok: false, bad: "oversized_client_hello" };
+      due = len + needed;
       continue;
     }
     switch (needed) {

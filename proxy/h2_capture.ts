@@ -14,12 +14,27 @@ export type AkamaiOutcome =
   /** `not_protocol` means the client does not speak HTTP/2 (plain HTTP/1.1): not an error. */
   | { done: true; value: undefined; error: ParseError };
 
+const PREFACE_LENGTH = 24;
+const FRAME_HEADER_LENGTH = 9;
+/**
+ * Real clients send a handful of frames before their first request (SETTINGS, WINDOW_UPDATE, a few
+ * PRIORITY); a client still undecided after this many is not worth fingerprinting.
+ */
+export const MAX_FRAMES_BEFORE_DECISION = 256;
+
 /** Incremental Akamai capture for one connection. */
 export class AkamaiCapture {
   #max: number;
   #buf = new Uint8Array(0);
   #len = 0;
   #outcome: AkamaiOutcome = { done: false };
+  /**
+   * The parser re-reads from the preface on every call, so it is only called when a frame has just
+   * completed (a decision can only change then), and never for more than MAX_FRAMES_BEFORE_DECISION
+   * frames: a client trickling tiny frames byte by byte cannot make the work quadratic.
+   */
+  #nextFrameEnd = PREFACE_LENGTH;
+  #frames = 0;
 
   constructor(maxCapture: number) {
     this.#max = maxCapture;
@@ -39,16 +54,34 @@ export class AkamaiCapture {
       this.#buf = bigger;
     }
     this.#buf.set(chunk.subarray(0, take), this.#len);
+    const before = this.#len;
     this.#len += take;
-    const r = akamai(this.#buf.subarray(0, this.#len));
+    const r = this.#worthParsing(before) ? akamai(this.#buf.subarray(0, this.#len)) : "need_more";
     if (r !== "need_more") {
       this.#outcome = r.ok
         ? { done: true, value: r.value }
         : { done: true, value: undefined, error: r.error };
-    } else if (this.#len === this.#max) {
+    } else if (this.#len === this.#max || this.#frames > MAX_FRAMES_BEFORE_DECISION) {
       this.#outcome = { done: true, value: undefined, error: "over_limit" };
     }
     if (this.#outcome.done) this.#buf = new Uint8Array(0);
     return this.#outcome;
+  }
+
+  /**
+   * Whether the parser could decide something new now: while the preface is incomplete its check is
+   * O(1); after that, only when at least one more frame has completed. Also counts frames.
+   */
+  #worthParsing(before: number): boolean {
+    let completed = before < PREFACE_LENGTH;
+    while (this.#len >= this.#nextFrameEnd + FRAME_HEADER_LENGTH) {
+      const at = this.#nextFrameEnd;
+      const length = (this.#buf[at] << 16) | (this.#buf[at + 1] << 8) | this.#buf[at + 2];
+      if (this.#len < at + FRAME_HEADER_LENGTH + length) break;
+      this.#nextFrameEnd = at + FRAME_HEADER_LENGTH + length;
+      this.#frames++;
+      completed = true;
+    }
+    return completed;
   }
 }
