@@ -32,19 +32,21 @@ async function run(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
+  // Kept per stream: interleaving stdout and stderr chunks would split the summary lines we parse.
+  const texts = { out: "", err: "" };
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout, key: "out" | "err") => {
+    const decoder = new TextDecoder();
     for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
+      texts[key] += decoder.decode(chunk, { stream: true });
       await sink.write(chunk);
     }
   };
   const [status] = await Promise.all([
     child.status,
-    pump(child.stdout, Deno.stdout),
-    pump(child.stderr, Deno.stderr),
+    pump(child.stdout, Deno.stdout, "out"),
+    pump(child.stderr, Deno.stderr, "err"),
   ]);
+  const text = `${texts.out}\n${texts.err}`;
   return [status.success, text];
 }
 
@@ -72,6 +74,7 @@ if (!onlyTests) {
     "/usr/bin/cargo",
     "test",
     "--offline",
+    "--lib",
     "--manifest-path",
     "wasm/Cargo.toml",
   ], {
