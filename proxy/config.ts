@@ -9,6 +9,9 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { LOG_LEVELS } from "../shared/log.ts";
+import { tlsSchema } from "./config_tls.ts";
+import { isProxyOwned } from "./headers.ts";
+import { parseCidr } from "./ip_filter.ts";
 import { normalizeHost } from "./router.ts";
 
 /** The configuration is invalid; `issues` holds one `path: problem` line per problem. */
@@ -145,7 +148,94 @@ function urlPath(what: string, pattern: RegExp) {
   return z.string(e).regex(pattern, e);
 }
 
-const ALPN = ["h2", "http/1.1"] as const;
+/** Whether listeners expect a PROXY protocol header: never, when one is sent, or always. */
+const PROXY_PROTOCOL_MODES = ["off", "optional", "require"] as const;
+
+function cidrList() {
+  return list(
+    validString("an IP address or CIDR block (10.0.0.0/8, 2001:db8::/32)", (s) => parseCidr(s) !== undefined),
+  )
+    .default([]);
+}
+
+/** Allow and deny lists of client addresses; deny wins. */
+const ipFilterSchema = table({ allow: cidrList(), deny: cidrList() });
+
+/** The parts of a request a rate-limit bucket is keyed by. */
+const RATE_LIMIT_KEY = /^(?:ip|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/;
+
+const rateLimitSchema = table({
+  requests_per_second: z.number(expect("a number in 0.001..1000000"))
+    .min(0.001, expect("a number in 0.001..1000000"))
+    .max(1_000_000, expect("a number in 0.001..1000000")),
+  burst: int(1, 1_000_000).optional(),
+  key: nonEmptyList(
+    validString('"ip", "route" or "header:<name>"', (s) => RATE_LIMIT_KEY.test(s)),
+    '"ip", "route" or "header:<name>"',
+  )
+    .refine((l) => new Set(l).size === l.length, expect("a list without repeats"))
+    .transform((l) => l.map((k) => k.toLowerCase()))
+    .default(["ip"]),
+});
+
+/** A domain's or route's rate limit: its own, or `false` for none where an outer one would apply. */
+const rateLimitOverride = z.union(
+  [z.literal(false), rateLimitSchema],
+  expect("false or a rate limit table (requests_per_second, burst, key)"),
+).optional();
+
+const HEALTH_CHECK_KINDS = ["tcp", "http"] as const;
+
+/** Probes of a backend; see `health_checks.ts`. */
+const healthCheckSchema = table({
+  kind: z.enum(HEALTH_CHECK_KINDS, expect(`one of ${HEALTH_CHECK_KINDS.join(", ")}`)).default("tcp"),
+  path: urlPath('a path starting with "/" (no fragment or spaces)', /^\/[^#\s]*$/).default("/"),
+  expected_status: int(100, 599).default(200),
+  interval_secs: int(1, 3600).default(10),
+  timeout_secs: int(1, 3600).default(2),
+  healthy_threshold: int(1, 100).default(2),
+  unhealthy_threshold: int(1, 100).default(3),
+});
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const RULE_HEADER = "a header name other than the fingerprint headers and x-fingerprint-spoofing-detected";
+
+/** Whether a rule may touch header `name`: a valid token, not one of the proxy's fingerprint headers. */
+function isRuleHeader(name: string): boolean {
+  return HEADER_NAME.test(name) && !isProxyOwned(name.toLowerCase());
+}
+
+function headerValue() {
+  return validString("a header value without line breaks", (s) => !/[\r\n\0]/.test(s));
+}
+
+const headerEdits = {
+  /** Set, replacing any header of the same name. */
+  add: z.record(z.string(), headerValue(), expect("a table of header names to values"))
+    .superRefine((add, ctx) => {
+      for (const name of Object.keys(add)) {
+        if (!isRuleHeader(name)) {
+          ctx.addIssue({ code: "custom", path: [name], message: `${show(name)} is not ${RULE_HEADER}` });
+        }
+      }
+    })
+    .transform((add) => Object.fromEntries(Object.entries(add).map(([k, v]) => [k.toLowerCase(), v])))
+    .default({}),
+  remove: list(validString(RULE_HEADER, isRuleHeader).transform((s) => s.toLowerCase())).default([]),
+};
+
+/** Header rules of one level (global, domain or route). */
+const headerRulesSchema = table({
+  request: table(headerEdits).prefault({}),
+  response: table({
+    ...headerEdits,
+    /** `strict-transport-security`, sent on HTTPS responses only (RFC 6797 §7.2). */
+    hsts: headerValue().optional(),
+    /** `content-security-policy`. */
+    csp: headerValue().optional(),
+  }).prefault({}),
+});
 
 const routeSchema = table({
   prefix: urlPath('a path prefix starting with "/" (no query, fragment or spaces)', /^\/[^?#\s]*$/),
@@ -156,21 +246,20 @@ const routeSchema = table({
   replace_path: urlPath('"" or a path starting with "/" (no query, fragment or spaces)', /^(?:\/[^?#\s]*)?$/)
     .optional(),
   fingerprinting: bool().default(true),
+  ip_filter: ipFilterSchema.optional(),
+  rate_limit: rateLimitOverride,
+  headers: headerRulesSchema.optional(),
+  preserve_host: bool().default(true),
 });
 
 const configSchema = table({
   listen: table({
     addrs: list(address()).default(["0.0.0.0:8443"]),
     plain_addrs: list(address()).default([]),
+    proxy_protocol: z.enum(PROXY_PROTOCOL_MODES, expect(`one of ${PROXY_PROTOCOL_MODES.join(", ")}`))
+      .default("off"),
   }).prefault({}),
-  tls: table({
-    cert_path: nonEmptyString("a non-empty file path").optional(),
-    key_path: nonEmptyString("a non-empty file path").optional(),
-    alpn: nonEmptyList(z.enum(ALPN, expect(`one of ${ALPN.join(", ")}`)), ALPN.join(", "))
-      .refine((l) => new Set(l).size === l.length, expect("a list without repeats"))
-      .default([...ALPN]),
-    watch_delay_secs: int(0, 86400).default(60),
-  }).prefault({}),
+  tls: tlsSchema,
   fingerprint: table({
     tls_enabled: bool().default(true),
     http_enabled: bool().default(true),
@@ -182,6 +271,7 @@ const configSchema = table({
     table({
       address: address(),
       name: nonEmptyString("a non-empty name").optional(),
+      health_check: healthCheckSchema.optional(),
     }),
     "backends",
   ),
@@ -189,6 +279,8 @@ const configSchema = table({
     table({
       host: validString('a host name, IP address, "*.suffix" or "*"', isDomainHost),
       routes: nonEmptyList(routeSchema, "routes"),
+      rate_limit: rateLimitOverride,
+      headers: headerRulesSchema.optional(),
     }),
     "domains",
   ),
@@ -205,10 +297,15 @@ const configSchema = table({
     upstream_secs: int(1, 3600).default(30),
     upstream_connect_secs: int(1, 3600).default(5),
     shutdown_secs: int(0, 3600).default(30),
+    proxy_protocol_secs: int(1, 3600).default(5),
   }).prefault({}),
   security: table({
     max_connections: int(1, 1_000_000).default(10000),
+    trusted_proxies: cidrList(),
+    ip_filter: ipFilterSchema.prefault({}),
+    rate_limit: rateLimitSchema.optional(),
   }).prefault({}),
+  headers: headerRulesSchema.prefault({}),
   workers: z.union([z.literal("auto"), int(1, 64)], expect('"auto" or an integer in 1..64'))
     .default("auto")
     .transform((w) => w === "auto" ? Math.min(64, navigator.hardwareConcurrency) : w),

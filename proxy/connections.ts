@@ -6,14 +6,17 @@
  * @module
  */
 import type { Peer } from "../shared/syn_record.ts";
+import type { TlsIdentity } from "./certificates.ts";
 
 /** One client connection, as the handler sees it. */
 export interface ConnectionContext {
-  /** The client as accepted. */
+  /** The client: as accepted, or as the PROXY header of a trusted balancer names it. */
   peer: Peer;
   /** The port the client connected to. */
   listenerPort: number;
   proto: "https" | "http";
+  /** The certificate of a TLS connection, for `isMisdirected`; undefined on plain listeners. */
+  tls?: TlsIdentity;
   /** `HTTP/2` when the client sent the HTTP/2 preface, `HTTP/1.1` otherwise. */
   protocol: "HTTP/1.1" | "HTTP/2";
   /** Fingerprint headers, computed once per connection and reused by every request on it. */

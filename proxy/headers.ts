@@ -25,6 +25,11 @@ export const SPOOFING_HEADER = "x-fingerprint-spoofing-detected";
 const PROXY_OWNED: readonly string[] = [...FINGERPRINT_HEADERS, SPOOFING_HEADER];
 const PROXY_OWNED_INDEX = new Map(PROXY_OWNED.map((name, i) => [name, i]));
 
+/** Whether `name` (lower case) is a fingerprint header or the spoofing report: only the proxy sets those. */
+export function isProxyOwned(name: string): boolean {
+  return PROXY_OWNED_INDEX.has(name);
+}
+
 /**
  * Connection-specific headers (RFC 9110 §7.6.1, plus the proxy's own credentials): they describe the
  * client's hop and must not reach the next one. `te` goes too: the proxy speaks to backends itself.
@@ -52,6 +57,12 @@ export interface ForwardContext {
   host: string;
   /** Fingerprint header name/value pairs computed for this connection; empty when fingerprinting is off. */
   fingerprints: ReadonlyArray<readonly [string, string]>;
+  /**
+   * What becomes of the client's `x-forwarded-for`: `append` the client address to it (the client is a
+   * trusted proxy) or `replace` it with the client address (anyone else could write any address there).
+   * Default `append`.
+   */
+  forwardedFor?: "append" | "replace";
 }
 
 /**
@@ -76,7 +87,8 @@ export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): {
     else if (!REPLACED.has(name)) headers.append(name, value);
   }
   const client = unmapIPv4(ctx.clientAddress);
-  headers.set("x-forwarded-for", forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  const keep = forwardedFor !== undefined && ctx.forwardedFor !== "replace";
+  headers.set("x-forwarded-for", keep ? `${forwardedFor}, ${client}` : client);
   headers.set("x-forwarded-host", ctx.host);
   headers.set("x-forwarded-port", String(ctx.clientPort));
   headers.set("x-forwarded-proto", ctx.proto);

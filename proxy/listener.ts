@@ -1,6 +1,7 @@
 /**
- * A listening socket and what happens to each connection it accepts: the connection limit, the TCP
- * fingerprint (looked up at accept time, while the SYN record is fresh), the ClientHello and TLS
+ * A listening socket and what happens to each connection it accepts: the connection limit, the PROXY
+ * protocol header naming the real client (when configured), the TCP fingerprint (looked up at once,
+ * while the SYN record is fresh), the ClientHello and TLS
  * handshake under the handshake timeout, then the relay to the worker's internal HTTP server, with the
  * HTTP/2 fingerprint captured on the way. Every fingerprint is computed once per connection.
  *
@@ -12,18 +13,23 @@ import type { Peer } from "../shared/syn_record.ts";
 import { readClientHello } from "./client_hello.ts";
 import type { Address, Config } from "./config.ts";
 import type { ConnectionContext, ConnectionLimit, ConnectionTable } from "./connections.ts";
+import type { CertificateStore } from "./certificates.ts";
 import { AkamaiCapture } from "./h2_capture.ts";
+import type { CidrSet } from "./ip_filter.ts";
 import type { ProxyMetrics } from "./metrics.ts";
+import { readProxyHeader } from "./proxy_header_reader.ts";
 import { closeQuietly, type RelayHooks, relayPlain, relayTls } from "./relay.ts";
 import { synSignature, type SynSource } from "./tcp_syn.ts";
-import { acceptTls, type CertificateStore, type TlsClient } from "./tls_front.ts";
+import { acceptTls, handshakeErrorKind, type TlsClient } from "./tls_front.ts";
 
 /** What a worker's listeners share. */
 export interface ListenerDeps {
   config: Config;
-  /** The current certificate; required for TLS listeners. */
+  /** The served certificates; required for TLS listeners. */
   certs?: CertificateStore;
   connections: ConnectionTable;
+  /** `security.trusted_proxies`: the peers whose PROXY headers are believed. Replaced on reload. */
+  trustedProxies: CidrSet;
   limit: ConnectionLimit;
   /** The worker's internal HTTP server, where client bytes are relayed. */
   internalPort: number;
@@ -116,17 +122,79 @@ export class Listener {
   async #serveConnection(conn: Deno.TcpConn) {
     conn.setNoDelay(true);
     const remote = conn.remoteAddr;
-    const peer: Peer = { address: remote.hostname, port: remote.port };
+    let peer: Peer = { address: remote.hostname, port: remote.port };
+    // The SYN the agent saw went to the address the balancer accepted on, when there is a balancer.
+    let synPort = this.port;
+    let client: Deno.TcpConn = conn;
+    if (this.#deps.config.listen.proxy_protocol !== "off") {
+      const intake = await this.#proxyHeader(conn, peer);
+      if (intake === undefined) return;
+      client = intake.conn;
+      if (intake.source !== undefined) {
+        peer = intake.source;
+        synPort = intake.destinationPort;
+      }
+    }
     const fingerprints: Array<[string, string]> = [];
-    const p0f = this.#tcpFingerprint(peer);
+    const p0f = this.#tcpFingerprint(peer, synPort);
     if (p0f !== undefined) fingerprints.push(["x-tcp-p0f", p0f]);
 
     let tlsClient: TlsClient | undefined;
     if (this.#kind === "tls") {
-      tlsClient = await this.#handshake(conn, fingerprints);
+      tlsClient = await this.#handshake(client, fingerprints);
       if (tlsClient === undefined) return;
     }
-    await this.#relay(conn, tlsClient, peer, fingerprints);
+    await this.#relay(client, tlsClient, peer, fingerprints);
+  }
+
+  /**
+   * Reads the PROXY header under `proxy_protocol_secs`, from trusted peers only: anyone else could claim
+   * any address. Returns the client's stream and the client it names, or undefined (the connection closed
+   * and the reason counted).
+   */
+  async #proxyHeader(
+    conn: Deno.TcpConn,
+    peer: Peer,
+  ): Promise<{ conn: Deno.TcpConn; source?: Peer; destinationPort: number } | undefined> {
+    const { config, trustedProxies, metrics, log } = this.#deps;
+    const trusted = trustedProxies.has(peer.address);
+    const required = config.listen.proxy_protocol === "require";
+    const refuse = (kind: string, problem?: string) => {
+      metrics.badClientInput.inc({ kind });
+      log.debug("PROXY header refused", { kind, problem, peer: peer.address });
+      closeQuietly(conn);
+      return undefined;
+    };
+    if (required && !trusted) return refuse("untrusted_proxy_peer");
+    let timedOut = false;
+    const abort = () => closeQuietly(conn);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort();
+    }, config.timeout.proxy_protocol_secs * 1000);
+    this.#handshaking.add(abort);
+    try {
+      const intake = await readProxyHeader(conn, required);
+      if (!intake.ok) {
+        if (intake.problem === undefined) return void closeQuietly(conn);
+        return refuse(
+          intake.problem === "missing" ? "missing_proxy_header" : "bad_proxy_header",
+          intake.problem,
+        );
+      }
+      if (intake.header === undefined) return { conn: intake.conn, destinationPort: this.port };
+      if (!trusted) return refuse("untrusted_proxy_peer");
+      const { source, destination } = intake.header;
+      return { conn: intake.conn, source, destinationPort: destination?.port ?? this.port };
+    } catch (e) {
+      if (timedOut) return refuse("proxy_header_timeout");
+      log.debug("reading the PROXY header failed", { error: String(e) });
+      closeQuietly(conn);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      this.#handshaking.delete(abort);
+    }
   }
 
   /** Relays the client to the internal server, with its context registered for the handler. */
@@ -146,6 +214,7 @@ export class Listener {
       peer,
       listenerPort: this.port,
       proto: socket ? "https" : "http",
+      tls: tlsClient?.identity,
       protocol: h2 ? "HTTP/2" : "HTTP/1.1",
       fingerprints,
       inflight: 0,
@@ -184,11 +253,11 @@ export class Listener {
   }
 
   /** The p0f signature of the connection's SYN, when TCP fingerprinting is on and the record is good. */
-  #tcpFingerprint(peer: Peer): string | undefined {
+  #tcpFingerprint(peer: Peer, synPort: number): string | undefined {
     const { syn, config, metrics } = this.#deps;
     if (syn === undefined) return undefined;
     const start = performance.now();
-    const outcome = synSignature(syn, peer, this.port, config.fingerprint.tcp_max_age_ms);
+    const outcome = synSignature(syn, peer, synPort, config.fingerprint.tcp_max_age_ms);
     metrics.tcpSynFingerprints.inc({ reason: outcome.reason });
     if (outcome.signature !== undefined) {
       metrics.fingerprintDuration.observe({ kind: "tcp" }, (performance.now() - start) / 1000);
@@ -228,11 +297,17 @@ export class Listener {
           fingerprints.push(...tlsHeaders(fp.value));
         }
       }
-      const client = await acceptTls(conn, hello.bytes, certs!.context(), config.tls.alpn);
+      const client = await acceptTls(conn, hello.bytes, certs!, config.tls.alpn);
       metrics.tlsHandshakes.inc({ result: "ok" });
+      metrics.tlsNegotiated.inc({
+        version: client.version,
+        cipher: client.cipher,
+        resumed: String(client.resumed),
+      });
       return client;
     } catch (e) {
       metrics.tlsHandshakes.inc({ result: "error" });
+      metrics.tlsHandshakeErrors.inc({ kind: timedOut ? "timeout" : handshakeErrorKind(e) });
       if (timedOut) metrics.badClientInput.inc({ kind: "handshake_timeout" });
       log.debug("TLS handshake failed", { error: String(e), timed_out: timedOut });
       closeQuietly(conn);

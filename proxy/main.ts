@@ -1,25 +1,33 @@
 /**
- * The fingerprinting reverse proxy: `deno task proxy [CONFIG] [--validate]`, the configuration path
- * from the argument or `HUGINN_CONFIG_PATH`.
+ * The fingerprinting reverse proxy: `deno task proxy [CONFIG] [--validate | --print-effective-config]`,
+ * the configuration path from the argument or `HUGINN_CONFIG_PATH`.
  *
  * The main thread loads the configuration, starts one worker per core (each binds every listener with
  * `SO_REUSEPORT`; see `worker.ts`), serves the operational endpoints with all workers' metrics merged,
- * and turns SIGTERM/SIGINT into a graceful shutdown: `/ready` goes 503, the workers stop accepting and
+ * reloads the configuration's dynamic parts on SIGHUP and when the file changes (see `reload.ts`), and
+ * turns SIGTERM/SIGINT into a graceful shutdown: `/ready` goes 503, the workers stop accepting and
  * finish their requests in flight within `timeout.shutdown_secs`, then the process exits 0.
  *
- * Exit codes: 0 success (or a valid configuration with `--validate`), 1 invalid configuration or a
- * failed start, 2 usage error.
+ * `--print-effective-config` prints the configuration with every default filled in, as JSON, secrets
+ * redacted. Exit codes: 0 success (or a valid configuration with `--validate`), 1 invalid configuration
+ * or a failed start, 2 usage error.
  *
  * @module
  */
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type Config, ebpfPinPath, formatConfigError, loadConfig } from "./config.ts";
 import { ConnectionLimit } from "./connections.ts";
-import { aggregateMetrics } from "./metrics.ts";
+import { aggregateMetrics, ConfigMetrics } from "./metrics.ts";
 import { observabilityApp } from "./observability.ts";
+import { configHash, redactedConfig, staticChanges, watchFile } from "./reload.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
+import type { Registry } from "prom-client";
 
-const USAGE = "usage: deno task proxy [CONFIG] [--validate]   (or set HUGINN_CONFIG_PATH)";
+const USAGE =
+  "usage: deno task proxy [CONFIG] [--validate | --print-effective-config]   (or set HUGINN_CONFIG_PATH)";
+
+/** How often the configuration file's mtime is polled for hot reload. */
+const WATCH_INTERVAL_MS = 1000;
 
 interface WorkerState {
   worker: Worker;
@@ -71,8 +79,8 @@ function spawnWorker(
   return state;
 }
 
-/** Collects every worker's metrics snapshot and merges them. */
-async function collectMetrics(workers: WorkerState[], nextId: () => number): Promise<string> {
+/** Collects every worker's metrics snapshot and merges them with the main thread's `own`. */
+async function collectMetrics(workers: WorkerState[], nextId: () => number, own: Registry): Promise<string> {
   const snapshots = await Promise.all(workers.map(({ worker }) => {
     const id = nextId();
     return new Promise<unknown[]>((resolve) => {
@@ -85,10 +93,53 @@ async function collectMetrics(workers: WorkerState[], nextId: () => number): Pro
       worker.postMessage({ type: "metrics", id } satisfies ToWorker);
     });
   }));
-  return await aggregateMetrics(snapshots);
+  return await aggregateMetrics([...snapshots, await own.getMetricsAsJSON()]);
 }
 
-function run(config: Config, pinPath: string | undefined) {
+/**
+ * Re-reads the configuration file and hands its dynamic parts to every worker. An invalid file, or one
+ * that changes a static part, applies nothing: the running configuration stays whole.
+ */
+function reloader(
+  path: string,
+  initial: Config,
+  workers: WorkerState[],
+  metrics: ConfigMetrics,
+  log: Logger,
+) {
+  let current = initial;
+  let running: Promise<void> = Promise.resolve();
+  const reload = async (trigger: string) => {
+    let next: Config;
+    try {
+      next = await loadConfig(path);
+    } catch (e) {
+      metrics.reloads.inc({ result: "invalid" });
+      log.error("configuration reload failed; keeping the running configuration", {
+        trigger,
+        error: formatConfigError(e),
+      });
+      return;
+    }
+    const changed = staticChanges(current, next);
+    if (changed.length > 0) {
+      metrics.reloads.inc({ result: "restart_required" });
+      log.error("configuration change needs a restart; nothing applied", { trigger, keys: changed });
+      return;
+    }
+    const hash = configHash(next);
+    if (hash === configHash(current)) return void metrics.reloads.inc({ result: "unchanged" });
+    current = next;
+    for (const { worker } of workers) worker.postMessage({ type: "reload", config: next } satisfies ToWorker);
+    metrics.reloads.inc({ result: "applied" });
+    metrics.applied(hash);
+    log.info("configuration reloaded", { trigger, hash });
+  };
+  // One reload at a time, in order: a signal during a file-triggered reload runs after it.
+  return (trigger: string) => running = running.then(() => reload(trigger));
+}
+
+function run(config: Config, pinPath: string | undefined, path: string) {
   const log = createLogger("proxy", config.logging.level);
   let count = config.workers;
   // Also with one worker: an IPv4 and an IPv6 wildcard on the same port only bind together with it.
@@ -101,6 +152,11 @@ function run(config: Config, pinPath: string | undefined) {
   const workers = Array.from({ length: count }, (_, i) => spawnWorker(i, start, log));
   let stopping = false;
   let metricsId = 0;
+  const configMetrics = new ConfigMetrics();
+  configMetrics.applied(configHash(config));
+  const reload = reloader(path, config, workers, configMetrics, log);
+  Deno.addSignalListener("SIGHUP", () => reload("SIGHUP"));
+  const watch = watchFile(path, WATCH_INTERVAL_MS, () => reload("file changed"));
 
   const app = observabilityApp({
     notReady() {
@@ -109,7 +165,7 @@ function run(config: Config, pinPath: string | undefined) {
       if (pinPath !== undefined && !workers.every((w) => w.synReady)) return "eBPF SYN maps not open";
       return undefined;
     },
-    metrics: () => collectMetrics(workers, () => ++metricsId),
+    metrics: () => collectMetrics(workers, () => ++metricsId, configMetrics.registry),
   });
   const { metrics_addr: hostname, metrics_port: port } = config.telemetry;
   try {
@@ -129,6 +185,7 @@ function run(config: Config, pinPath: string | undefined) {
   const stop = async (signal: Deno.Signal) => {
     if (stopping) return;
     stopping = true;
+    watch.stop();
     log.info("shutting down", { signal, grace_secs: config.timeout.shutdown_secs });
     for (const { worker } of workers) worker.postMessage({ type: "shutdown" } satisfies ToWorker);
     // Workers enforce the grace period themselves; this only guards against a stuck one.
@@ -141,8 +198,9 @@ function run(config: Config, pinPath: string | undefined) {
 }
 
 if (import.meta.main) {
-  const args = Deno.args.filter((a) => a !== "--validate");
-  const validate = args.length !== Deno.args.length;
+  const validate = Deno.args.includes("--validate");
+  const print = Deno.args.includes("--print-effective-config");
+  const args = Deno.args.filter((a) => a !== "--validate" && a !== "--print-effective-config");
   if (args.length > 1 || args.some((a) => a.startsWith("-"))) {
     console.error(USAGE);
     Deno.exit(2);
@@ -161,9 +219,13 @@ if (import.meta.main) {
     console.error(formatConfigError(e));
     Deno.exit(1);
   }
+  if (print) {
+    console.log(JSON.stringify(redactedConfig(config), null, 2));
+    Deno.exit(0);
+  }
   if (validate) {
     console.log(`configuration OK: ${path}`);
     Deno.exit(0);
   }
-  run(config, pinPath);
+  run(config, pinPath, path);
 }

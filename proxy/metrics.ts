@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { createRegistry } from "../shared/metrics.ts";
 
 /** Outcomes of looking up a connection's SYN; `stale` is a record older than `tcp_max_age_ms`. */
@@ -16,6 +16,22 @@ export const FINGERPRINT_KINDS = ["tls", "http2", "tcp"] as const;
 export const BACKEND_ERROR_KINDS = ["connect", "timeout", "protocol"] as const;
 /** TLS handshake outcomes. */
 export const TLS_HANDSHAKE_RESULTS = ["ok", "error"] as const;
+/**
+ * Why a TLS handshake failed: `unknown_sni` (refused by `tls.strict_sni`), `incompatible` (no common
+ * version, cipher suite or group), `client_alert` (the client gave up, e.g. on the certificate),
+ * `closed` (the client closed), `timeout` (`timeout.handshake_secs`), `other`.
+ */
+export const TLS_HANDSHAKE_ERROR_KINDS = [
+  "unknown_sni",
+  "incompatible",
+  "client_alert",
+  "closed",
+  "timeout",
+  "other",
+] as const;
+export type TlsHandshakeErrorKind = typeof TLS_HANDSHAKE_ERROR_KINDS[number];
+/** Outcomes of re-reading a changed certificate; `error` keeps the previous one. */
+export const TLS_RELOAD_RESULTS = ["ok", "error"] as const;
 
 /** Request latency from a few milliseconds up to the default upstream timeout. */
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -56,6 +72,26 @@ export class ProxyMetrics {
   readonly tlsHandshakes = new Counter({
     name: "huginn_tls_handshakes_total",
     help: "TLS handshakes, by result (ok or error).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  /** `cipher` is the IANA suite name; `resumed` is `true` for a resumed session. */
+  readonly tlsNegotiated = new Counter({
+    name: "huginn_tls_negotiated_total",
+    help: "Successful TLS handshakes, by protocol version, cipher suite and whether the session resumed.",
+    labelNames: ["version", "cipher", "resumed"] as const,
+    registers: [this.registry],
+  });
+  readonly tlsHandshakeErrors = new Counter({
+    name: "huginn_tls_handshake_errors_total",
+    help: "Failed TLS handshakes, by kind (unknown_sni, incompatible, client_alert, closed, timeout, other).",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  /** Counted by every worker: each one watches the files itself. */
+  readonly tlsCertificateReloads = new Counter({
+    name: "huginn_tls_certificate_reloads_total",
+    help: "Certificates re-read after their files changed, by result (ok, or error: previous one kept).",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
@@ -111,12 +147,78 @@ export class ProxyMetrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  /** `scope`: `global` (`security.ip_filter`) or `route` (a route's `ip_filter`). */
+  readonly ipFilterRejections = new Counter({
+    name: "huginn_ip_filter_rejections_total",
+    help: "Requests refused with 403 by an IP allow/deny list, by scope (global or route).",
+    labelNames: ["scope"] as const,
+    registers: [this.registry],
+  });
+  readonly noHealthyBackend = new Counter({
+    name: "huginn_no_healthy_backend_total",
+    help: "Requests answered 502 at once because every backend of their route was unhealthy, by route.",
+    labelNames: ["route"] as const,
+    registers: [this.registry],
+  });
+  /** 1 while the backend passes its health checks (always 1 without checks); the minimum over workers. */
+  readonly backendHealthy = new Gauge({
+    name: "huginn_backend_healthy",
+    help: "Whether a backend is in the rotation (1) or failed its health checks (0), by backend address.",
+    labelNames: ["backend"] as const,
+    aggregator: "min",
+    registers: [this.registry],
+  });
+  readonly rateLimit = new Counter({
+    name: "huginn_rate_limit_total",
+    help: "Rate-limited requests, by result (allowed, or rejected with 429).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     // Series with a fixed set of label values start at zero, so that rate() sees their first increment.
     for (const reason of TCP_SYN_REASONS) this.tcpSynFingerprints.inc({ reason }, 0);
     for (const result of TLS_HANDSHAKE_RESULTS) this.tlsHandshakes.inc({ result }, 0);
+    for (const kind of TLS_HANDSHAKE_ERROR_KINDS) this.tlsHandshakeErrors.inc({ kind }, 0);
+    for (const result of TLS_RELOAD_RESULTS) this.tlsCertificateReloads.inc({ result }, 0);
     for (const kind of FINGERPRINT_KINDS) this.fingerprintDuration.zero({ kind });
+  }
+}
+
+/** How a configuration reload ended. */
+export const CONFIG_RELOAD_RESULTS = ["applied", "unchanged", "invalid", "restart_required"] as const;
+
+/** The main thread's own metrics: configuration reloads. Merged into `/metrics` with the workers'. */
+export class ConfigMetrics {
+  /** Without build info: the workers report it. */
+  readonly registry: Registry = new Registry();
+  readonly reloads = new Counter({
+    name: "huginn_config_reloads_total",
+    help: "Configuration reloads, by result (applied, unchanged, invalid, restart_required).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly lastReload = new Gauge({
+    name: "huginn_config_last_reload_timestamp_seconds",
+    help: "Unix time of the last configuration applied (at start or by a reload).",
+    registers: [this.registry],
+  });
+  readonly hashInfo = new Gauge({
+    name: "huginn_config_hash_info",
+    help: "The hash of the configuration in force; the value is always 1.",
+    labelNames: ["hash"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    for (const result of CONFIG_RELOAD_RESULTS) this.reloads.inc({ result }, 0);
+  }
+
+  /** Records that the configuration with `hash` is now in force. */
+  applied(hash: string): void {
+    this.hashInfo.reset();
+    this.hashInfo.set({ hash }, 1);
+    this.lastReload.set(Date.now() / 1000);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Chooses the route for a request: the domain by host (exact, then longest `*.suffix`, then `*`), the
- * route within it by longest path prefix, and a backend by round-robin. Everything that does not depend
+ * route within it by longest path prefix, and a healthy backend by round-robin. Everything that does not depend
  * on the request is worked out once, when the router is built.
  *
  * @module
@@ -13,6 +13,8 @@ export interface RouteMatch {
   route: string;
   /** The backend address, `host:port`. */
   backend: string;
+  /** Set when every backend of the route failed its health checks: `backend` is then not to be used. */
+  unavailable?: true;
   /** The path to request upstream, after `replace_path`, query kept; always starts with `/`. */
   path: string;
   /** Whether fingerprint headers are computed and sent for this route. */
@@ -42,14 +44,17 @@ export class Router {
   /** `*.suffix` domains as `.suffix`, longest first. */
   readonly #wildcards: Array<{ suffix: string; routes: Routes }> = [];
   readonly #catchAll: Routes | undefined;
+  readonly #healthy: (address: string) => boolean;
 
-  constructor(config: Config) {
+  /** `healthy` says whether a backend may take requests (see `health_checks.ts`); all may by default. */
+  constructor(config: Config, healthy: (address: string) => boolean = () => true) {
+    this.#healthy = healthy;
     let catchAll: Routes | undefined;
     for (const domain of config.domains) {
       const host = normalizeHost(domain.host);
       const routes = domain.routes
         .map((r): CompiledRoute => ({
-          label: `${host}${r.prefix}`,
+          label: routeLabel(domain.host, r.prefix),
           prefix: r.prefix,
           consumed: r.prefix.endsWith("/") ? r.prefix.length - 1 : r.prefix.length,
           replacement: r.replace_path,
@@ -77,17 +82,26 @@ export class Router {
     if (path.charCodeAt(0) !== SLASH) path = `/${path}`;
     for (const route of routes) {
       if (!prefixMatches(route.prefix, path)) continue;
-      let backend = route.backends[0];
-      if (route.backends.length > 1) {
-        backend = route.backends[route.next];
-        route.next = (route.next + 1) % route.backends.length;
-      }
+      const backend = this.#pick(route);
       return {
         route: route.label,
-        backend,
+        backend: backend ?? route.backends[0],
+        ...(backend === undefined && { unavailable: true as const }),
         path: upstreamPath(route, path),
         fingerprinting: route.fingerprinting,
       };
+    }
+    return undefined;
+  }
+
+  /** The next healthy backend in round-robin order; unhealthy ones are skipped, not waited for. */
+  #pick(route: CompiledRoute): string | undefined {
+    const n = route.backends.length;
+    for (let i = 0; i < n; i++) {
+      const candidate = route.backends[(route.next + i) % n];
+      if (!this.#healthy(candidate)) continue;
+      route.next = (route.next + i + 1) % n;
+      return candidate;
     }
     return undefined;
   }
@@ -100,6 +114,11 @@ export class Router {
     }
     return this.#catchAll;
   }
+}
+
+/** The `RouteMatch.route` label of the route with `prefix` in the domain declared as `host`. */
+export function routeLabel(host: string, prefix: string): string {
+  return `${normalizeHost(host)}${prefix}`;
 }
 
 /**

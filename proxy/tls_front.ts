@@ -5,21 +5,22 @@
  *
  * @module
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import type { Logger } from "../shared/log.ts";
+import type { CertificateStore, TlsIdentity } from "./certificates.ts";
+import type { TlsHandshakeErrorKind } from "./metrics.ts";
 import { closeQuietly, writeAll } from "./relay.ts";
 
 /** A Node stream over a Deno connection whose first bytes were already read. */
 class ConnDuplex extends Duplex {
   #conn: Deno.Conn;
+  #first: Uint8Array | undefined;
   #reading = false;
 
   constructor(conn: Deno.Conn, first: Uint8Array) {
     super();
     this.#conn = conn;
-    this.push(first);
+    this.#first = first;
   }
 
   override _read() {
@@ -29,6 +30,15 @@ class ConnDuplex extends Duplex {
   async #pump() {
     this.#reading = true;
     try {
+      if (this.#first !== undefined) {
+        // Handed over only once the TLS socket has started: Deno 2.9 processes bytes already buffered
+        // inside `TLSSocket._start`, and a hello refused there (e.g. a version outside the bounds)
+        // destroys the socket under it, which throws out of the worker.
+        await Promise.resolve();
+        const first = this.#first;
+        this.#first = undefined;
+        if (!this.push(first)) return void (this.#reading = false);
+      }
       while (true) {
         const buf = new Uint8Array(16 * 1024);
         const n = await this.#conn.read(buf);
@@ -64,16 +74,36 @@ export interface TlsClient {
    * would cut off the last bytes of a response.
    */
   flushed: Promise<void>;
+  /** The certificate the handshake chose. */
+  identity: TlsIdentity;
+  /** The negotiated protocol version (`TLSv1.3`) and cipher suite (`TLS_AES_128_GCM_SHA256`). */
+  version: string;
+  cipher: string;
+  /** Whether the client resumed an earlier session. */
+  resumed: boolean;
 }
+
+/** The client's SNI names no certificate and `tls.strict_sni` is on. */
+export class UnknownServerName extends Error {
+  constructor(servername: string) {
+    super(servername === "" ? "no SNI sent (tls.strict_sni)" : `no certificate for SNI ${servername}`);
+    this.name = "UnknownServerName";
+  }
+}
+
+/** A fatal `unrecognized_name` alert (RFC 6066 §3), in the cleartext record a refused hello gets. */
+const UNRECOGNIZED_NAME_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]);
 
 /**
  * Runs the server side of a TLS handshake on `conn`, starting with the `first` bytes already read from
- * it. Rejects with the TLS error, the connection destroyed; later errors destroy the socket too.
+ * it, with the certificate `certs` selects for the client's SNI. Rejects with the TLS error (an
+ * `UnknownServerName` after sending the alert), the connection destroyed; later errors destroy the
+ * socket too.
  */
 export function acceptTls(
   conn: Deno.Conn,
   first: Uint8Array,
-  context: tls.SecureContext,
+  certs: CertificateStore,
   alpn: string[],
 ): Promise<TlsClient> {
   const raw = new ConnDuplex(conn, first);
@@ -81,7 +111,23 @@ export function acceptTls(
     raw.once("finish", r);
     raw.once("close", r);
   });
-  const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: alpn });
+  let chosen = certs.default;
+  const socket = new tls.TLSSocket(raw, {
+    isServer: true,
+    secureContext: certs.default.context,
+    ALPNProtocols: alpn,
+    SNICallback: (servername: string, done: (e: Error | null, context?: tls.SecureContext) => void) => {
+      const cert = certs.select(servername);
+      if (cert === undefined) {
+        // The engine would only drop the connection; the alert tells the client why.
+        const refused = new UnknownServerName(servername);
+        writeAll(conn, UNRECOGNIZED_NAME_ALERT).finally(() => socket.destroy(refused));
+        return;
+      }
+      chosen = cert;
+      done(null, cert.context);
+    },
+  });
   return new Promise((resolve, reject) => {
     // Stays attached: an error event without a listener would throw and take the worker down.
     socket.on("error", (e: Error) => {
@@ -89,66 +135,26 @@ export function acceptTls(
       reject(e);
     });
     socket.once("close", () => reject(new Error("connection closed during the TLS handshake")));
-    socket.once("secure", () => resolve({ socket, flushed }));
+    socket.once("secure", () => {
+      resolve({
+        socket,
+        flushed,
+        identity: { certificate: chosen, store: certs },
+        version: socket.getProtocol() ?? "unknown",
+        cipher: socket.getCipher()?.standardName ?? "unknown",
+        resumed: socket.isSessionReused(),
+      });
+    });
   });
 }
 
-/** The current certificate, re-read when its files change. */
-export interface CertificateStore {
-  /** The context new handshakes use. */
-  context(): tls.SecureContext;
-  stop(): void;
-}
-
-async function mtimes(paths: string[]): Promise<string> {
-  const stats = await Promise.all(paths.map((p) => Deno.stat(p)));
-  return stats.map((s) => `${s.mtime?.getTime()}:${s.size}`).join(",");
-}
-
-/**
- * Reads a certificate and key into a context. `createSecureContext` accepts anything here and would
- * only fail at the next handshake, so the pair is checked first: both parse, and the key is the
- * certificate's.
- */
-async function load(certPath: string, keyPath: string): Promise<tls.SecureContext> {
-  const [cert, key] = await Promise.all([Deno.readTextFile(certPath), Deno.readTextFile(keyPath)]);
-  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
-    throw new Error(`${keyPath} is not the key of ${certPath}`);
-  }
-  return tls.createSecureContext({ cert, key });
-}
-
-/**
- * Loads the certificate and key (throws if they are unusable) and polls their mtimes every
- * `delaySecs`. A changed pair that fails to load is logged and the previous certificate kept, so that a
- * half-written renewal never takes the listener down.
- */
-export async function watchCertificate(
-  certPath: string,
-  keyPath: string,
-  delaySecs: number,
-  log: Logger,
-): Promise<CertificateStore> {
-  let stamp = await mtimes([certPath, keyPath]);
-  let current = await load(certPath, keyPath);
-  let busy = false;
-  const timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const now = await mtimes([certPath, keyPath]);
-      if (now === stamp) return;
-      stamp = now;
-      current = await load(certPath, keyPath);
-      log.info("certificate reloaded", { cert_path: certPath });
-    } catch (e) {
-      log.error("certificate reload failed; keeping the previous one", {
-        cert_path: certPath,
-        error: String(e),
-      });
-    } finally {
-      busy = false;
-    }
-  }, Math.max(delaySecs, 0.1) * 1000);
-  return { context: () => current, stop: () => clearInterval(timer) };
+/** The `kind` label of `huginn_tls_handshake_errors_total` for a rejection of `acceptTls`. */
+export function handshakeErrorKind(e: unknown): TlsHandshakeErrorKind {
+  if (e instanceof UnknownServerName) return "unknown_sni";
+  const message = e instanceof Error ? e.message : String(e);
+  // rustls words these "peer is incompatible: ..." (no common version, cipher suite or group).
+  if (/incompatible/i.test(message)) return "incompatible";
+  if (/alert/i.test(message)) return "client_alert";
+  if (/closed/i.test(message)) return "closed";
+  return "other";
 }

@@ -8,13 +8,15 @@
 /// <reference lib="deno.worker" />
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type Config, parseAddress } from "./config.ts";
+import { type CertificateStore, openCertificates } from "./certificates.ts";
 import { ConnectionLimit, ConnectionTable } from "./connections.ts";
-import { createHandler } from "./handler.ts";
+import { createHandler, type HandlerDeps } from "./handler.ts";
+import { HealthChecker } from "./health_checks.ts";
 import { Listener, type ListenerDeps } from "./listener.ts";
 import { ProxyMetrics } from "./metrics.ts";
+import { RequestPolicy } from "./request_policy.ts";
 import { Router } from "./router.ts";
 import { openSynSource, type SynSource } from "./tcp_syn.ts";
-import { type CertificateStore, watchCertificate } from "./tls_front.ts";
 import { Upstream } from "./upstream.ts";
 
 /** Messages from the main thread. */
@@ -30,6 +32,8 @@ export type ToWorker =
     pinPath?: string;
   }
   | { type: "metrics"; id: number }
+  /** A new configuration whose static parts equal the running one's (see `reload.ts`). */
+  | { type: "reload"; config: Config }
   | { type: "shutdown" };
 
 /** Messages to the main thread. */
@@ -55,9 +59,25 @@ interface Running {
   certs?: CertificateStore;
   syn?: SynSource;
   timers: ReturnType<typeof setInterval>[];
+  handler: HandlerDeps;
+  listenerDeps: ListenerDeps;
+  health: HealthChecker;
 }
 
 let running: Running | undefined;
+/** A reload that arrived while the worker was starting, applied once it has. */
+let pendingReload: Config | undefined;
+
+/**
+ * What a configuration decides per request: routes, admission rules and backend health. `previous`
+ * hands the health of known backends over to a reloaded configuration.
+ */
+function requestRules(config: Config, metrics: ProxyMetrics, log: Logger, previous?: HealthChecker) {
+  const onChange = (backend: string, healthy: boolean) =>
+    metrics.backendHealthy.set({ backend }, healthy ? 1 : 0);
+  const health = new HealthChecker(config.backends, onChange, log, previous);
+  return { router: new Router(config, (a) => health.healthy(a)), policy: new RequestPolicy(config), health };
+}
 
 async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running> {
   const { config } = msg;
@@ -69,18 +89,26 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
     log.error("request handler failed", { error: String(error) });
     return new Response("Internal Server Error\n", { status: 500 });
   };
+  const { router, policy, health } = requestRules(config, metrics, log);
+  const handler: HandlerDeps = {
+    router,
+    policy,
+    connections,
+    upstream,
+    metrics,
+    log,
+  };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {}, onError },
-    createHandler({ router: new Router(config), connections, upstream, metrics, log }),
+    createHandler(handler),
   );
-  const certs = config.listen.addrs.length > 0
-    ? await watchCertificate(config.tls.cert_path!, config.tls.key_path!, config.tls.watch_delay_secs, log)
-    : undefined;
+  const certs = config.listen.addrs.length > 0 ? await openCertificates(config.tls, log, metrics) : undefined;
   const syn = msg.pinPath === undefined ? undefined : await openSynSource(msg.pinPath, log);
   const deps: ListenerDeps = {
     config,
     certs,
     connections,
+    trustedProxies: handler.policy.trustedProxies,
     limit: new ConnectionLimit(msg.connections, config.security.max_connections),
     internalPort: server.addr.port,
     syn,
@@ -94,7 +122,11 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
   for (const listener of listeners) listener.serve();
 
   const idleMs = config.timeout.idle_secs * 1000;
-  const timers = [setInterval(() => connections.closeIdle(idleMs), Math.min(1000, idleMs / 4))];
+  const timers = [
+    setInterval(() => connections.closeIdle(idleMs), Math.min(1000, idleMs / 4)),
+    // The handler's policy, not this one: a reload replaces it.
+    setInterval(() => handler.policy.sweep(), 10_000),
+  ];
   let synReady = syn?.ready() ?? false;
   send({ type: "status", listening: true, synReady });
   if (syn !== undefined) {
@@ -104,7 +136,38 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
       send({ type: "status", listening: true, synReady });
     }, 250));
   }
-  return { config, log, metrics, listeners, connections, server, upstream, certs, syn, timers };
+  return {
+    config,
+    log,
+    metrics,
+    listeners,
+    connections,
+    server,
+    upstream,
+    certs,
+    syn,
+    timers,
+    handler,
+    listenerDeps: deps,
+    health,
+  };
+}
+
+/**
+ * Switches to the dynamic parts of `config`: requests that started keep the rules they started with,
+ * the next ones get the new ones. Backends keep their known health.
+ */
+function reload(r: Running, config: Config) {
+  const next = requestRules(config, r.metrics, r.log, r.health);
+  r.health.stop();
+  const kept = new Set(config.backends.map((b) => b.address));
+  for (const { address } of r.config.backends) {
+    if (!kept.has(address)) r.metrics.backendHealthy.remove({ backend: address });
+  }
+  Object.assign(r, { config, health: next.health });
+  Object.assign(r.handler, { router: next.router, policy: next.policy });
+  Object.assign(r.listenerDeps, { config, trustedProxies: next.policy.trustedProxies });
+  r.log.info("configuration applied");
 }
 
 /**
@@ -115,6 +178,7 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
 async function shutdown(r: Running) {
   for (const listener of r.listeners) listener.close();
   for (const timer of r.timers) clearInterval(timer);
+  r.health.stop();
   r.certs?.stop();
   let deadline: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
@@ -135,6 +199,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case "start":
       try {
         running = await start(msg);
+        if (pendingReload !== undefined) reload(running, pendingReload);
       } catch (err) {
         send({ type: "failed", error: err instanceof Error ? err.message : String(err) });
       }
@@ -145,6 +210,10 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         id: msg.id,
         json: running ? await running.metrics.registry.getMetricsAsJSON() : [],
       });
+      break;
+    case "reload":
+      if (running) reload(running, msg.config);
+      else pendingReload = msg.config;
       break;
     case "shutdown":
       if (running) await shutdown(running);

@@ -52,12 +52,16 @@ function parseBoth(raw: Raw): Config {
 
 Deno.test("a minimal file gets every documented default", () => {
   const expected: Config = {
-    listen: { addrs: ["0.0.0.0:8443"], plain_addrs: [] },
+    listen: { addrs: ["0.0.0.0:8443"], plain_addrs: [], proxy_protocol: "off" },
     tls: {
       cert_path: "/etc/huginn/cert.pem",
       key_path: "/etc/huginn/key.pem",
       alpn: ["h2", "http/1.1"],
       watch_delay_secs: 60,
+      certificates: [],
+      strict_sni: false,
+      min_version: "TLSv1.2",
+      max_version: "TLSv1.3",
     },
     fingerprint: {
       tls_enabled: true,
@@ -69,7 +73,7 @@ Deno.test("a minimal file gets every documented default", () => {
     backends: [{ address: "127.0.0.1:9000" }],
     domains: [{
       host: "example.com",
-      routes: [{ prefix: "/", backend: ["127.0.0.1:9000"], fingerprinting: true }],
+      routes: [{ prefix: "/", backend: ["127.0.0.1:9000"], fingerprinting: true, preserve_host: true }],
     }],
     telemetry: { metrics_addr: "0.0.0.0", metrics_port: 9090 },
     timeout: {
@@ -78,8 +82,10 @@ Deno.test("a minimal file gets every documented default", () => {
       upstream_secs: 30,
       upstream_connect_secs: 5,
       shutdown_secs: 30,
+      proxy_protocol_secs: 5,
     },
-    security: { max_connections: 10000 },
+    security: { max_connections: 10000, trusted_proxies: [], ip_filter: { allow: [], deny: [] } },
+    headers: { request: { add: {}, remove: [] }, response: { add: {}, remove: [] } },
     workers: Math.min(64, navigator.hardwareConcurrency),
     logging: { level: "info" },
   };
@@ -97,17 +103,22 @@ Deno.test("the TOML and YAML examples are valid and say the same", async () => {
     backend: ["[::1]:9100"],
     replace_path: "",
     fingerprinting: false,
+    preserve_host: true,
   });
 });
 
 Deno.test("explicit values are kept, IPv6 listeners included", () => {
   const config = parseBoth(variant((c) => {
-    c.listen = { addrs: ["[::]:443", "0.0.0.0:443"], plain_addrs: ["[::1]:80"] };
+    c.listen = { addrs: ["[::]:443", "0.0.0.0:443"], plain_addrs: ["[::1]:80"], proxy_protocol: "require" };
     c.tls.alpn = ["http/1.1", "h2"];
     c.workers = 3;
     c.domains[0].routes[0].backend = ["127.0.0.1:9000"];
   }));
-  assert.deepEqual(config.listen, { addrs: ["[::]:443", "0.0.0.0:443"], plain_addrs: ["[::1]:80"] });
+  assert.deepEqual(config.listen, {
+    addrs: ["[::]:443", "0.0.0.0:443"],
+    plain_addrs: ["[::1]:80"],
+    proxy_protocol: "require",
+  });
   assert.deepEqual(config.tls.alpn, ["http/1.1", "h2"]);
   assert.equal(config.workers, 3);
 });
@@ -133,11 +144,12 @@ Deno.test("unknown keys are rejected with their path and the accepted keys", () 
         format,
       ),
       [
-        "listen.port: unknown key (accepted: addrs, plain_addrs)",
-        "backends[0].weight: unknown key (accepted: address, name)",
-        "domains[0].routes[0].strip_prefix: unknown key (accepted: prefix, backend, replace_path, fingerprinting)",
+        "listen.port: unknown key (accepted: addrs, plain_addrs, proxy_protocol)",
+        "backends[0].weight: unknown key (accepted: address, name, health_check)",
+        "domains[0].routes[0].strip_prefix: unknown key (accepted: prefix, backend, replace_path, fingerprinting, " +
+        "ip_filter, rate_limit, headers, preserve_host)",
         "port: unknown key (accepted: listen, tls, fingerprint, backends, domains, telemetry, timeout, security, " +
-        "workers, logging)",
+        "headers, workers, logging)",
       ],
     );
   }

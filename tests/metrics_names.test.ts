@@ -48,6 +48,9 @@ Deno.test("every family huginn-proxy dashboards chart is exposed, with its label
       huginn_connections_active: "gauge",
       huginn_connections_rejected_total: "counter",
       huginn_tls_handshakes_total: "counter",
+      huginn_tls_negotiated_total: "counter",
+      huginn_tls_handshake_errors_total: "counter",
+      huginn_tls_certificate_reloads_total: "counter",
       huginn_tls_fingerprints_extracted_total: "counter",
       huginn_http2_fingerprints_extracted_total: "counter",
       huginn_tcp_syn_fingerprints_total: "counter",
@@ -56,6 +59,10 @@ Deno.test("every family huginn-proxy dashboards chart is exposed, with its label
       huginn_backend_requests_total: "counter",
       huginn_backend_errors_total: "counter",
       huginn_bad_client_input_total: "counter",
+      huginn_ip_filter_rejections_total: "counter",
+      huginn_no_healthy_backend_total: "counter",
+      huginn_backend_healthy: "gauge",
+      huginn_rate_limit_total: "counter",
     },
   );
   const values = series(text);

@@ -178,8 +178,8 @@ export interface Proxy extends Process {
 
 /**
  * Starts the proxy with `config` (the TOML tables other than `listen`, `tls` and `telemetry`, which
- * the harness fills in with free ports and a fresh certificate; `tls` keys given are merged in). Waits
- * for `/ready` unless `waitReady` is false.
+ * the harness fills in with free ports and a fresh certificate; other `listen` and `tls` keys given are
+ * merged in). Waits for `/ready` unless `waitReady` is false.
  */
 export async function startProxy(
   config: Record<string, unknown>,
@@ -200,7 +200,11 @@ export async function startProxy(
   const full = {
     workers: 1,
     ...config,
-    listen: { addrs: [`${host}:${port}`], plain_addrs: [`${host}:${plainPort}`] },
+    listen: {
+      ...(config.listen as object),
+      addrs: [`${host}:${port}`],
+      plain_addrs: [`${host}:${plainPort}`],
+    },
     tls: { cert_path: cert, key_path: key, ...(config.tls as object) },
     telemetry: { metrics_addr: "127.0.0.1", metrics_port: metricsPort },
   };
