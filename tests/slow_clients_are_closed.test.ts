@@ -1,0 +1,185 @@
+/**
+ * Slow clients cannot hold the proxy: a stalled TLS handshake is closed after `timeout.handshake_secs`
+ * and counted, an idle keep-alive connection after `timeout.idle_secs`, a request whose body stops
+ * arriving is answered after `timeout.upstream_secs`; `security.max_connections` holds with 10,000 idle
+ * connections open (3,000 relayed from the plain listener, 7,000 in their TLS handshake), at bounded memory, and
+ * the proxy serves again once they are gone. Slowloris (a header line at a time) is not closed today:
+ * that case is written down and ignored, see the BUG notes.
+ */
+import assert from "node:assert/strict";
+import { type AttackConn, rawConnect, rssKiB, tlsConnect } from "./support/attack.ts";
+import { parseEchoes, type Proxy, routeAllTo, run, startEcho, startProxy } from "./support/proxy_harness.ts";
+
+const HANDSHAKE_SECS = 1;
+const IDLE_SECS = 2;
+const UPSTREAM_SECS = 2;
+/** The longest of the timeouts above plus slack for a loaded machine. */
+const CLOSE_DEADLINE_MS = 10_000;
+const IDLE_CONNECTIONS = 10_000;
+/** 10,000 connections cost buffers and state in the kernel and the proxy; this bounds the proxy's part. */
+const IDLE_MEMORY_BOUND_KIB = 256 * 1024;
+const enc = new TextEncoder();
+
+const TIMEOUTS = { handshake_secs: HANDSHAKE_SECS, idle_secs: IDLE_SECS, upstream_secs: UPSTREAM_SECS };
+
+/** Writes `head`, then one byte of `drip` every 200 ms until the proxy closes or `ms` have passed. */
+async function dripUntilClosed(conn: AttackConn, head: string, drip: string, ms: number) {
+  let closed = false;
+  const received = conn.received(ms).then((r) => (closed = r.closed, r));
+  await conn.write(enc.encode(head));
+  const end = Date.now() + ms;
+  for (let i = 0; !closed && Date.now() < end; i++) {
+    await conn.write(enc.encode(drip[i % drip.length]));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const r = await received;
+  return { closed: r.closed, text: new TextDecoder().decode(r.bytes) };
+}
+
+function connect(proxy: Proxy, transport: "tls" | "plain"): Promise<AttackConn> {
+  return transport === "tls" ? tlsConnect(proxy.port, ["http/1.1"]) : rawConnect(proxy.plainPort);
+}
+
+Deno.test("a stalled TLS handshake is closed after handshake_secs and counted", async () => {
+  await using echo = await startEcho();
+  await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: TIMEOUTS });
+  using silent = await rawConnect(proxy.port);
+  using stalled = await rawConnect(proxy.port);
+  await stalled.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])); // a hello that never ends
+  assert.ok((await silent.received(CLOSE_DEADLINE_MS)).closed);
+  assert.ok((await stalled.received(CLOSE_DEADLINE_MS)).closed);
+  assert.equal(await proxy.metricSettles("huginn_bad_client_input_total", 'kind="handshake_timeout"', 2), 2);
+});
+
+Deno.test("an idle keep-alive connection is closed after idle_secs", async () => {
+  await using echo = await startEcho();
+  await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: TIMEOUTS });
+  for (const transport of ["tls", "plain"] as const) {
+    using conn = await connect(proxy, transport);
+    await conn.write(enc.encode("GET /once HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    const r = await conn.received(CLOSE_DEADLINE_MS);
+    assert.ok(r.closed, transport);
+    assert.equal(parseEchoes(new TextDecoder().decode(r.bytes))[0]?.path, "/once");
+  }
+  assert.equal(await proxy.metricSettles("huginn_connections_active", "", 0), 0);
+});
+
+Deno.test("a request body that stops arriving is answered 504 after upstream_secs", async () => {
+  await using echo = await startEcho();
+  await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: TIMEOUTS });
+  for (const transport of ["tls", "plain"] as const) {
+    using conn = await connect(proxy, transport);
+    await conn.write(enc.encode("POST /slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nabc"));
+    await conn.answered(CLOSE_DEADLINE_MS);
+    const { bytes } = await conn.received(100);
+    assert.match(new TextDecoder().decode(bytes), /^HTTP\/1\.1 504 /, transport);
+  }
+});
+
+for (const transport of ["tls", "plain"] as const) {
+  Deno.test({
+    name: `slowloris over ${transport} (a header byte every 200 ms) is closed and counted`,
+    // BUG: nothing bounds the time to receive a request head. Each byte refreshes the idle timer
+    // (proxy/listener.ts `active: () => ctx.lastActive = ...`) and `Deno.serve` applies no header read
+    // timeout of its own: measured, such a connection was still open after 50 s with idle_secs = 2.
+    ignore: true,
+    async fn() {
+      await using echo = await startEcho();
+      await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: TIMEOUTS });
+      using conn = await connect(proxy, transport);
+      const r = await dripUntilClosed(conn, "GET / HTTP/1.1\r\nHost: localhost\r\n", "X-a: b\r\n", 20_000);
+      assert.ok(r.closed, "still open after 20 s");
+      assert.ok((await proxy.metric("huginn_bad_client_input_total", 'kind="slow_request_head"')) > 0);
+    },
+  });
+
+  Deno.test({
+    name: `a slow request body over ${transport} is closed after its 504, not charged to the backend`,
+    // BUG: the 504 is counted as `huginn_backend_errors_total{kind="timeout"}` although the backend waited
+    // for the client, and the connection stays open while the client keeps dripping (each byte refreshes
+    // the idle timer): measured still open after 50 s with upstream_secs = 3, idle_secs = 2.
+    ignore: true,
+    async fn() {
+      await using echo = await startEcho();
+      await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: TIMEOUTS });
+      using conn = await connect(proxy, transport);
+      const head = "POST /slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n";
+      const r = await dripUntilClosed(conn, head, "a", 20_000);
+      assert.match(r.text, /^HTTP\/1\.1 504 /);
+      assert.ok(r.closed, "still open after 20 s");
+      assert.equal(
+        await proxy.metric("huginn_backend_errors_total", `backend="${echo.address}",kind="timeout"`),
+        0,
+      );
+    },
+  });
+}
+
+/** This process's hard limit of open files (the proxy inherits it). */
+const FILE_LIMIT = Number(
+  new TextDecoder().decode(
+    new Deno.Command("prlimit", { args: [`--pid=${Deno.pid}`, "--nofile", "-o", "HARD", "--noheadings"] })
+      .outputSync().stdout,
+  ).trim(),
+);
+/**
+ * The proxy holds 3 descriptors per relayed connection (client, relay, internal server side) and 1 per
+ * connection in its handshake: 3,000 plain and 7,000 TLS connections need 16,000 plus its own.
+ */
+const PLAIN_SHARE = 0.3;
+const FILES_NEEDED = 17_000;
+
+Deno.test({
+  name: "10,000 idle connections: max_connections holds, memory stays bounded, service resumes",
+  ignore: FILE_LIMIT < FILES_NEEDED,
+  async fn() {
+    // The soft limit up to the hard one, for this process and (inherited) the proxy.
+    await run(["prlimit", `--pid=${Deno.pid}`, `--nofile=${FILE_LIMIT}:${FILE_LIMIT}`]);
+    await using echo = await startEcho();
+    await using proxy = await startProxy({
+      ...routeAllTo(echo.address),
+      // Long timeouts: the connections must stay open while they are counted.
+      timeout: { handshake_secs: 300, idle_secs: 300 },
+      security: { max_connections: IDLE_CONNECTIONS },
+    });
+    const rssBefore = await rssKiB(proxy.child.pid);
+    const held: Deno.TcpConn[] = [];
+    try {
+      // In batches, so that the listen backlog never overflows.
+      for (let i = 0; i < IDLE_CONNECTIONS; i += 250) {
+        held.push(
+          ...await Promise.all(
+            Array.from(
+              { length: 250 },
+              (_, j) =>
+                Deno.connect({
+                  hostname: "127.0.0.1",
+                  port: (i + j) % 10 < 10 * PLAIN_SHARE ? proxy.plainPort : proxy.port,
+                }),
+            ),
+          ),
+        );
+      }
+      const active = await proxy.metricSettles("huginn_connections_active", "", IDLE_CONNECTIONS);
+      assert.equal(active, IDLE_CONNECTIONS);
+      const rssHeld = await rssKiB(proxy.child.pid);
+      console.log(`${IDLE_CONNECTIONS} idle connections: proxy RSS ${rssBefore} KiB -> ${rssHeld} KiB`);
+      assert.ok(rssHeld - rssBefore < IDLE_MEMORY_BOUND_KIB, `grew by ${rssHeld - rssBefore} KiB`);
+
+      // One over the limit: closed at once, counted.
+      using extra = await rawConnect(proxy.port);
+      assert.ok((await extra.received(CLOSE_DEADLINE_MS)).closed);
+      const rejected = await proxy.metricSettles(
+        "huginn_connections_rejected_total",
+        'reason="limit_exceeded"',
+        1,
+      );
+      assert.equal(rejected, 1);
+    } finally {
+      for (const conn of held) conn.close();
+    }
+    assert.equal(await proxy.metricSettles("huginn_connections_active", "", 0), 0);
+    const r = await run(["curl", "-sk", "--http2", proxy.url("/after")]);
+    assert.equal(parseEchoes(r.stdout)[0]?.path, "/after", "served again once the idle connections closed");
+  },
+});
