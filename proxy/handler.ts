@@ -77,29 +77,33 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
       }
     }
 
-    const { headers, spoofed } = forwardRequestHeaders(req.headers, {
-      clientAddress: client,
-      clientPort: ctx.peer.port,
-      proto: ctx.proto,
-      host,
-      fingerprints: match.fingerprinting ? ctx.fingerprints : [],
-      forwardedFor: policy.trustedProxies.has(client) ? "append" : "replace",
-    });
-    for (const header of spoofed) metrics.spoofingAttempts.inc({ header });
-    // HTTP/2 requests carry the host as :authority only; backends see it as Host either way.
-    if (!headers.has("host")) headers.set("host", host);
-    if (!rules.preserveHost) headers.set("host", match.backend);
-    applyEdits(headers, rules.headers.request);
+    const writeHeaders = (into: Headers) => {
+      const { headers, spoofed } = forwardRequestHeaders(req.headers, {
+        clientAddress: client,
+        clientPort: ctx.peer.port,
+        proto: ctx.proto,
+        host,
+        fingerprints: match.fingerprinting ? ctx.fingerprints : [],
+        forwardedFor: policy.trustedProxies.has(client) ? "append" : "replace",
+      }, into);
+      for (const header of spoofed) metrics.spoofingAttempts.inc({ header });
+      // HTTP/2 requests carry the host as :authority only; backends see it as Host either way.
+      if (!headers.has("host")) headers.set("host", host);
+      if (!rules.preserveHost) headers.set("host", match.backend);
+      applyEdits(headers, rules.headers.request);
+    };
 
     const backend = match.backend;
     let response: Response;
     if (match.unavailable) {
       // Every backend of the route failed its health checks: answer now rather than try a dead one.
+      // The headers are still built, for the spoofing count.
+      writeHeaders(new Headers());
       metrics.noHealthyBackend.inc({ route: match.route });
       response = gatewayError(502);
     } else {
       metrics.backendRequests.inc({ backend });
-      const forwarded = await upstream.forward(req, backend, match.path, headers);
+      const forwarded = await upstream.forward(req, backend, match.path, writeHeaders);
       if (forwarded.outcome !== "ok") {
         metrics.backendErrors.inc({ backend, kind: forwarded.outcome });
         log.warn("backend request failed", {

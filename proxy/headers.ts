@@ -66,26 +66,27 @@ export interface ForwardContext {
 }
 
 /**
- * The headers to send to the backend for a request with `incoming` headers, and the proxy-owned header
- * names the client tried to set (lower case, in `FINGERPRINT_HEADERS` order, then `SPOOFING_HEADER`).
+ * The headers to send to the backend for a request with `incoming` headers, added to `headers` (empty;
+ * the outgoing request's own, to spare a copy), and the proxy-owned header names the client tried to
+ * set (lower case, in `FINGERPRINT_HEADERS` order, then `SPOOFING_HEADER`).
  */
-export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): {
+export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext, headers = new Headers()): {
   headers: Headers;
   spoofed: string[];
 } {
   // One pass that copies what may go on: cheaper than copying everything and deleting afterwards.
   const named = connectionNames(incoming);
-  const headers = new Headers();
   let owned = 0; // bit i set: the client sent PROXY_OWNED[i]
   let forwardedFor: string | undefined;
-  for (const [name, value] of incoming) {
+  // `forEach`, not `for…of`: Deno's Headers iterator costs several times more per header.
+  incoming.forEach((value, name) => {
     const index = PROXY_OWNED_INDEX.get(name);
     // Checked before `connection`, so that naming a spoofed header there cannot hide it.
     if (index !== undefined) owned |= 1 << index;
-    else if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    else if (HOP_BY_HOP.has(name) || named?.has(name)) return;
     else if (name === "x-forwarded-for") forwardedFor = value;
     else if (!REPLACED.has(name)) headers.append(name, value);
-  }
+  });
   const client = unmapIPv4(ctx.clientAddress);
   const keep = forwardedFor !== undefined && ctx.forwardedFor !== "replace";
   headers.set("x-forwarded-for", keep ? `${forwardedFor}, ${client}` : client);
@@ -102,9 +103,9 @@ export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): {
 export function responseHeadersFromBackend(h: Headers): Headers {
   const named = connectionNames(h);
   const headers = new Headers();
-  for (const [name, value] of h) {
+  h.forEach((value, name) => {
     if (!HOP_BY_HOP.has(name) && !named?.has(name)) headers.append(name, value);
-  }
+  });
   return headers;
 }
 

@@ -45,17 +45,24 @@ export class Upstream {
   }
 
   /**
-   * Sends `req` (method and streamed body) to `http://backend{path}` with `headers`. `fetch` exposes no
-   * connect phase, so a refused or reset connection is an immediate 502 and a connect that hangs ends as
-   * a 504 at the response timeout.
+   * Sends `req` (method and streamed body) to `http://backend{path}`, with the headers `writeHeaders`
+   * puts on the outgoing request. `fetch` exposes no connect phase, so a refused or reset connection is
+   * an immediate 502 and a connect that hangs ends as a 504 at the response timeout.
    */
-  async forward(req: Request, backend: string, path: string, headers: Headers): Promise<Forwarded> {
+  async forward(
+    req: Request,
+    backend: string,
+    path: string,
+    writeHeaders: (headers: Headers) => void,
+  ): Promise<Forwarded> {
     const timer = new AbortController();
     const timeout = setTimeout(() => timer.abort(), this.#timeoutMs);
     try {
-      const upstream = await fetch(`http://${backend}${path}`, {
+      // Headers are written in place and the request handed to fetch alone: headers passed in an init
+      // object are converted and validated all over again, the costliest step of a request with long
+      // fingerprint values.
+      const request = new Request(`http://${backend}${path}`, {
         method: req.method,
-        headers,
         body: req.body,
         redirect: "manual",
         client: this.#client,
@@ -63,6 +70,8 @@ export class Upstream {
         // Stream the request body instead of buffering it.
         duplex: "half",
       } as RequestInit);
+      writeHeaders(request.headers);
+      const upstream = await fetch(request);
       return {
         response: new Response(upstream.body, {
           status: upstream.status,

@@ -1,0 +1,70 @@
+/**
+ * The proxy's per-request work outside the network: the forwarded request headers (written into the
+ * outgoing request, as the handler does), the backend's response headers, and the request metrics.
+ */
+import { forwardRequestHeaders, responseHeadersFromBackend } from "../proxy/headers.ts";
+import { ProxyMetrics } from "../proxy/metrics.ts";
+
+/** What a browser sends, as `Deno.serve` hands it over. */
+const incoming = new Request("https://example.com/", {
+  headers: {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "accept-encoding": "gzip, deflate, br, zstd",
+    "accept-language": "en-US,en;q=0.5",
+    cookie: "session=0123456789abcdef; theme=dark",
+    referer: "https://example.com/start",
+  },
+}).headers;
+
+/** A full set of fingerprints; the raw JA4/JA3 forms are long, which is what validation pays for. */
+const fingerprints: Array<[string, string]> = [
+  ["x-tls-ja4", "t13d1715h2_5b57614c22b0_3cbfd9057e0d"],
+  ["x-tls-ja4-r", `t13d1715h2_${"002f,0035,009c,009d,".repeat(4)}1301_${"0005,000a,000b,".repeat(5)}0403`],
+  ["x-tls-ja4-o", "t13d1715h2_5b57614c22b0_0c0ab9d9d5f6"],
+  ["x-tls-ja4-or", `t13d1715h2_${"1301,1303,1302,".repeat(5)}c02b_${"0000,0017,ff01,".repeat(5)}0403`],
+  ["x-tls-ja4-s1", "t13d1715h2_5b57614c22b0_3cbfd9057e0d"],
+  ["x-tls-ja4-s1r", `t13d1715h2_${"002f,0035,".repeat(8)}1301_${"000a,000b,".repeat(8)}0403`],
+  ["x-tls-ja3", `771,${"4865-4867-4866-".repeat(5)}49195,${"0-23-65281-".repeat(6)}10,29-23-24,0`],
+  ["x-tls-ja3-hash", "b5001237acdf006056b409cc433726b0"],
+  ["x-http2-akamai", "1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s"],
+];
+
+const context = {
+  clientAddress: "198.51.100.7",
+  clientPort: 51234,
+  proto: "https" as const,
+  host: "example.com",
+  fingerprints,
+  forwardedFor: "replace" as const,
+};
+
+Deno.bench("forwardRequestHeaders into an outgoing request", { group: "request" }, () => {
+  const outgoing = new Request("http://127.0.0.1:9000/");
+  forwardRequestHeaders(incoming, context, outgoing.headers);
+});
+
+Deno.bench("forwardRequestHeaders, then passed in a request init", { group: "request" }, () => {
+  const { headers } = forwardRequestHeaders(incoming, context);
+  new Request("http://127.0.0.1:9000/", { headers });
+});
+
+const backendHeaders = new Headers({
+  "content-type": "application/json",
+  "content-length": "1234",
+  date: "Wed, 25 Nov 2026 14:00:00 GMT",
+  connection: "keep-alive",
+  "keep-alive": "timeout=5",
+});
+
+Deno.bench("responseHeadersFromBackend", () => {
+  responseHeadersFromBackend(backendHeaders);
+});
+
+const metrics = new ProxyMetrics();
+const labels = { method: "GET", status_code: "200", protocol: "HTTP/2", route: "example.com/" };
+
+Deno.bench("request metrics (counter and histogram)", () => {
+  metrics.requests.inc(labels);
+  metrics.requestDuration.observe(labels, 0.0012);
+});
