@@ -1,11 +1,16 @@
 /**
  * Forwards a request to a backend over HTTP/1.1 with streamed bodies in both directions, and maps
  * backend failures to gateway errors: 502 when the backend cannot be reached or breaks, 504 when it does
- * not answer within `upstream_secs`.
+ * not accept the connection within `upstream_connect_secs` or answer within `upstream_secs`.
+ *
+ * The backend side is `Http1Pool`, not `fetch`: fetch adds `accept`, `accept-language`,
+ * `accept-encoding` and a Deno `user-agent` to requests that lack them, and a fingerprinting proxy must
+ * not tell a backend that a client sent headers it never sent.
  *
  * @module
  */
 import { responseHeadersFromBackend } from "./headers.ts";
+import { Http1Pool, UpstreamError } from "./http1_client.ts";
 
 /** How a forward ended, for metrics and logs. */
 export type UpstreamOutcome = "ok" | "connect" | "protocol" | "timeout";
@@ -24,30 +29,27 @@ export function gatewayError(status: 502 | 504): Response {
   return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
 }
 
-/** The message of `e` and of its causes: fetch puts the useful part ("tcp connect error") in the cause. */
-function describe(e: unknown): string {
-  const parts: string[] = [];
-  for (let c = e; c !== undefined && parts.length < 4; c = c instanceof Error ? c.cause : undefined) {
-    parts.push(c instanceof Error ? c.message : String(c));
-  }
-  return parts.join(": ");
-}
-
 /** One worker's connection pool to the backends. */
 export class Upstream {
-  // allowHost: the forwarded headers carry the client's Host on purpose.
-  #client = Deno.createHttpClient({ http1: true, http2: false, allowHost: true });
+  #pool: Http1Pool;
   #timeoutMs: number;
 
-  /** `timeoutSecs` bounds the wait for the backend's response headers (the body may stream longer). */
-  constructor(timeoutSecs: number) {
+  /**
+   * `timeoutSecs` bounds the wait for the backend's response headers (the body may stream longer);
+   * `connectTimeoutSecs` bounds the TCP connect.
+   */
+  constructor(timeoutSecs: number, connectTimeoutSecs: number) {
     this.#timeoutMs = timeoutSecs * 1000;
+    this.#pool = new Http1Pool({
+      connectTimeoutMs: connectTimeoutSecs * 1000,
+      idleTimeoutMs: 60_000,
+      maxIdlePerBackend: 256,
+    });
   }
 
   /**
-   * Sends `req` (method and streamed body) to `http://backend{path}`, with the headers `writeHeaders`
-   * puts on the outgoing request. `fetch` exposes no connect phase, so a refused or reset connection is
-   * an immediate 502 and a connect that hangs ends as a 504 at the response timeout.
+   * Sends `req` (method and streamed body) to `backend` at `path`, with the headers `writeHeaders`
+   * builds, and returns the backend's response as soon as its head arrived.
    */
   async forward(
     req: Request,
@@ -55,23 +57,18 @@ export class Upstream {
     path: string,
     writeHeaders: (headers: Headers) => void,
   ): Promise<Forwarded> {
+    const headers = new Headers();
+    writeHeaders(headers);
     const timer = new AbortController();
     const timeout = setTimeout(() => timer.abort(), this.#timeoutMs);
     try {
-      // Headers are written in place and the request handed to fetch alone: headers passed in an init
-      // object are converted and validated all over again, the costliest step of a request with long
-      // fingerprint values.
-      const request = new Request(`http://${backend}${path}`, {
+      const upstream = await this.#pool.request(backend, {
         method: req.method,
+        path,
+        headers,
         body: req.body,
-        redirect: "manual",
-        client: this.#client,
         signal: timer.signal,
-        // Stream the request body instead of buffering it.
-        duplex: "half",
-      } as RequestInit);
-      writeHeaders(request.headers);
-      const upstream = await fetch(request);
+      });
       return {
         response: new Response(upstream.body, {
           status: upstream.status,
@@ -81,15 +78,20 @@ export class Upstream {
         outcome: "ok",
       };
     } catch (e) {
-      const error = describe(e);
+      const error = e instanceof Error ? e.message : String(e);
       if (timer.signal.aborted) return { response: gatewayError(504), outcome: "timeout", error };
-      return { response: gatewayError(502), outcome: /connect/i.test(error) ? "connect" : "protocol", error };
+      if (e instanceof UpstreamError) {
+        if (e.kind === "connect_timeout") return { response: gatewayError(504), outcome: "timeout", error };
+        if (e.kind === "connect") return { response: gatewayError(502), outcome: "connect", error };
+      }
+      // A broken or invalid answer, or a status the Response constructor refuses.
+      return { response: gatewayError(502), outcome: "protocol", error };
     } finally {
       clearTimeout(timeout);
     }
   }
 
   close(): void {
-    this.#client.close();
+    this.#pool.close();
   }
 }

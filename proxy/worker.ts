@@ -84,7 +84,7 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
   const log = createLogger(`proxy.worker.${msg.index}`, config.logging.level);
   const metrics = new ProxyMetrics();
   const connections = new ConnectionTable();
-  const upstream = new Upstream(config.timeout.upstream_secs);
+  const upstream = new Upstream(config.timeout.upstream_secs, config.timeout.upstream_connect_secs);
   const onError = (error: unknown) => {
     log.error("request handler failed", { error: String(error) });
     return new Response("Internal Server Error\n", { status: 500 });
