@@ -23,7 +23,14 @@ export interface ConnectionContext {
   fingerprints: Array<[string, string]>;
   /** Requests whose response is not fully sent yet; an idle connection has none. */
   inflight: number;
-  /** `performance.now()` at the last byte relayed in either direction. */
+  /** Requests that reached the handler so far. */
+  requests: number;
+  /** The client sent bytes since the last request reached the handler: a request head in progress. */
+  partial: boolean;
+  /**
+   * `performance.now()` when the connection opened or its last request completed. Bytes do not count:
+   * a client trickling a request head byte by byte (slowloris) must still be closed after `idle_secs`.
+   */
   lastActive: number;
   /** Closes the client connection and its relay. */
   close(): void;
@@ -57,11 +64,26 @@ export class ConnectionTable {
     return this.#byPort.size === 0 ? Promise.resolve() : new Promise((r) => this.#onEmpty.push(r));
   }
 
-  /** Closes connections with no request in flight and no traffic for `idleMs` (0: idle now). */
-  closeIdle(idleMs: number, now = performance.now()): void {
+  /**
+   * Closes connections with no request in flight since `idleMs` (0: idle now). Returns how many of them
+   * were HTTP/1.1 clients in the middle of sending a request head, i.e. slow or slowloris clients.
+   */
+  closeIdle(idleMs: number, now = performance.now()): number {
+    let slowHeads = 0;
     for (const ctx of this.#byPort.values()) {
-      if (ctx.inflight === 0 && now - ctx.lastActive >= idleMs) ctx.close();
+      if (ctx.inflight === 0 && now - ctx.lastActive >= idleMs) {
+        if (ctx.partial && ctx.protocol === "HTTP/1.1") slowHeads++;
+        ctx.close();
+      }
     }
+    return slowHeads;
+  }
+
+  /** Connections whose first request has not reached the handler yet. */
+  awaitingFirstRequest(): number {
+    let n = 0;
+    for (const ctx of this.#byPort.values()) if (ctx.requests === 0) n++;
+    return n;
   }
 
   closeAll(): void {

@@ -45,7 +45,11 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
     // Only the worker's own relays connect here; anything else reached the internal port directly.
     if (ctx === undefined) return text(403, "Forbidden\n");
     ctx.inflight++;
-    info.completed.finally(() => {
+    ctx.requests++;
+    ctx.partial = false;
+    // `completed` rejects when the client goes away mid-response (an h2 stream reset, a dropped
+    // connection); unhandled, that rejection would end the worker and every connection on it.
+    info.completed.catch(() => {}).finally(() => {
       ctx.inflight--;
       ctx.lastActive = performance.now();
     });

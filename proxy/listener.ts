@@ -94,10 +94,20 @@ export class Listener {
     }
   }
 
-  /** Stops accepting and closes the connections that are still in their handshake. */
-  close(): void {
+  /** Connections accepted and still in their PROXY header, ClientHello or TLS handshake. */
+  get handshaking(): number {
+    return this.#handshaking.size;
+  }
+
+  /** Stops accepting; connections already accepted go on (a drain lets them reach their first request). */
+  stopAccepting(): void {
     this.#closed = true;
     closeQuietly(this.#listener);
+  }
+
+  /** Stops accepting and closes the connections that are still in their handshake. */
+  close(): void {
+    this.stopAccepting();
     for (const close of this.#handshaking) close();
   }
 
@@ -218,6 +228,8 @@ export class Listener {
       protocol: h2 ? "HTTP/2" : "HTTP/1.1",
       fingerprints,
       inflight: 0,
+      requests: 0,
+      partial: false,
       lastActive: performance.now(),
       close: () => {
         closeQuietly(internal);
@@ -232,13 +244,13 @@ export class Listener {
     let first = !socket;
     const hooks: RelayHooks = {
       tap: (chunk) => {
+        ctx.partial = true;
         if (first) {
           first = false;
           if (PREFACE_START.every((b, i) => chunk[i] === b)) ctx.protocol = "HTTP/2";
         }
         if (capture !== undefined && !capture.outcome.done) this.#captureAkamai(capture, chunk, ctx);
       },
-      active: () => ctx.lastActive = performance.now(),
     };
     this.#deps.connections.add(relayPort, ctx);
     try {

@@ -16,8 +16,6 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
 export interface RelayHooks {
   /** Sees each client chunk before it is forwarded. */
   tap(chunk: Uint8Array): void;
-  /** Traffic in either direction, for the idle timeout. */
-  active(): void;
 }
 
 /** Closes `c`, ignoring that it may be closed already. */
@@ -41,7 +39,6 @@ async function pumpUp(client: Deno.Conn, internal: Deno.Conn, hooks: RelayHooks)
     if (n === null) return void internal.closeWrite().catch(() => {});
     const chunk = buf.subarray(0, n);
     hooks.tap(chunk);
-    hooks.active();
     if (!await writeAll(internal, chunk).then(() => true, () => false)) return;
   }
 }
@@ -61,7 +58,6 @@ export async function relayPlain(client: Deno.Conn, internal: Deno.Conn, hooks: 
     while (true) {
       const n = await internal.read(buf);
       if (n === null) break;
-      hooks.active();
       await writeAll(client, buf.subarray(0, n));
     }
     await client.closeWrite();
@@ -81,7 +77,6 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
   const closed = new Promise((r) => client.once("close", r));
   client.on("data", (chunk: Uint8Array) => {
     hooks.tap(chunk);
-    hooks.active();
     client.pause();
     // A failed write leaves the client paused: see `pumpUp`.
     writeAll(internal, chunk).then(() => client.resume(), () => {});
@@ -94,7 +89,6 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
       const buf = new Uint8Array(16 * 1024);
       const n = await internal.read(buf);
       if (n === null) break;
-      hooks.active();
       if (!client.write(buf.subarray(0, n))) {
         await Promise.race([new Promise((r) => client.once("drain", r)), closed]);
       }

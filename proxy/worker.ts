@@ -123,7 +123,10 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
 
   const idleMs = config.timeout.idle_secs * 1000;
   const timers = [
-    setInterval(() => connections.closeIdle(idleMs), Math.min(1000, idleMs / 4)),
+    setInterval(() => {
+      const slowHeads = connections.closeIdle(idleMs);
+      if (slowHeads > 0) metrics.badClientInput.inc({ kind: "slow_request_head" }, slowHeads);
+    }, Math.min(1000, idleMs / 4)),
     // The handler's policy, not this one: a reload replaces it.
     setInterval(() => handler.policy.sweep(), 10_000),
   ];
@@ -176,14 +179,26 @@ function reload(r: Running, config: Config) {
  * whatever is left after `shutdown_secs`.
  */
 async function shutdown(r: Running) {
-  for (const listener of r.listeners) listener.close();
+  const until = performance.now() + r.config.timeout.shutdown_secs * 1000;
+  for (const listener of r.listeners) listener.stopAccepting();
   for (const timer of r.timers) clearInterval(timer);
   r.health.stop();
   r.certs?.stop();
+  // A connection accepted just before the signal may still be in its handshake, or its first request may
+  // still be on its way through the relay: the server's shutdown would close it as idle and lose that
+  // request. Give such connections until the handshake timeout to reach the handler.
+  const grace = Math.min(until, performance.now() + r.config.timeout.handshake_secs * 1000);
+  while (
+    performance.now() < grace &&
+    (r.listeners.some((l) => l.handshaking > 0) || r.connections.awaitingFirstRequest() > 0)
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  for (const listener of r.listeners) listener.close();
   let deadline: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     r.server.shutdown().then(() => r.connections.empty()),
-    new Promise((resolve) => deadline = setTimeout(resolve, r.config.timeout.shutdown_secs * 1000)),
+    new Promise((resolve) => deadline = setTimeout(resolve, Math.max(0, until - performance.now()))),
   ]);
   clearTimeout(deadline);
   r.connections.closeAll();
