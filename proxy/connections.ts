@@ -120,22 +120,3 @@ export class ConnectionLimit {
     Atomics.sub(this.#count, 0, 1);
   }
 }
-
-/**
- * File descriptors each client connection holds: the client socket, and both ends of its loopback relay
- * to the internal server (same process).
- */
-export const FDS_PER_CONNECTION = 3;
-/** Descriptors kept free for listeners, backend connections, pins and files. */
-const RESERVED_FDS = 256;
-
-/**
- * The connection limit the process can really hold: `max` (`security.max_connections`), or fewer when
- * the soft open-files limit in `limits` (the text of `/proc/self/limits`) cannot give every connection its
- * descriptors. Without this, accept fails with EMFILE deep inside the internal server.
- */
-export function connectionsWithinFileLimit(max: number, limits: string): number {
-  const soft = limits.match(/^Max open files\s+(\d+|unlimited)/m)?.[1];
-  if (soft === undefined || soft === "unlimited") return max;
-  return Math.max(1, Math.min(max, Math.floor((Number(soft) - RESERVED_FDS) / FDS_PER_CONNECTION)));
-}

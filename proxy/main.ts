@@ -16,7 +16,7 @@
  */
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type Config, ebpfPinPath, formatConfigError, loadConfig } from "./config.ts";
-import { ConnectionLimit, connectionsWithinFileLimit, FDS_PER_CONNECTION } from "./connections.ts";
+import { ConnectionLimit } from "./connections.ts";
 import { aggregateMetrics, ConfigMetrics } from "./metrics.ts";
 import { observabilityApp } from "./observability.ts";
 import { configHash, redactedConfig, staticChanges, watchFile } from "./reload.ts";
@@ -148,21 +148,7 @@ function run(config: Config, pinPath: string | undefined, path: string) {
     log.warn("SO_REUSEPORT unavailable (run Deno with --unstable-net); using one worker", { workers: count });
     count = 1;
   }
-  const maxConnections = connectionsWithinFileLimit(
-    config.security.max_connections,
-    Deno.readTextFileSync("/proc/self/limits"),
-  );
-  if (maxConnections < config.security.max_connections) {
-    log.warn(
-      "security.max_connections lowered to what the open-files limit allows (raise it with ulimit -n)",
-      {
-        configured: config.security.max_connections,
-        effective: maxConnections,
-        fds_per_connection: FDS_PER_CONNECTION,
-      },
-    );
-  }
-  const start = { config, connections: ConnectionLimit.buffer(), maxConnections, reusePort, pinPath };
+  const start = { config, connections: ConnectionLimit.buffer(), reusePort, pinPath };
   const workers = Array.from({ length: count }, (_, i) => spawnWorker(i, start, log));
   let stopping = false;
   let metricsId = 0;

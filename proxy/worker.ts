@@ -27,8 +27,6 @@ export type ToWorker =
     config: Config;
     /** The process-wide connection count (see `ConnectionLimit`). */
     connections: SharedArrayBuffer;
-    /** `security.max_connections`, lowered to what the open-files limit allows. */
-    maxConnections: number;
     reusePort: boolean;
     /** Where the agent pins its maps; set when `fingerprint.tcp_enabled`. */
     pinPath?: string;
@@ -111,7 +109,7 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
     certs,
     connections,
     trustedProxies: handler.policy.trustedProxies,
-    limit: new ConnectionLimit(msg.connections, msg.maxConnections),
+    limit: new ConnectionLimit(msg.connections, config.security.max_connections),
     internalPort: server.addr.port,
     syn,
     metrics,
