@@ -307,6 +307,9 @@ export class Listener {
           metrics.fingerprintDuration.observe({ kind: "tls" }, (performance.now() - start) / 1000);
           metrics.tlsFingerprints.inc();
           fingerprints.push(...tlsHeaders(fp.value));
+        } else {
+          // Complete but not a valid hello: the TLS engine will refuse it too; count what it was.
+          metrics.badClientInput.inc({ kind: "malformed_client_hello" });
         }
       }
       const client = await acceptTls(conn, hello.bytes, certs!, config.tls.alpn);

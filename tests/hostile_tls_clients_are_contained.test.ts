@@ -106,10 +106,6 @@ Deno.test("hostile ClientHellos are closed and counted by kind; an honest client
 
     await t.step({
       name: "random ClientHello bodies are counted as malformed client input",
-      // BUG: a complete ClientHello that `fingerprintClientHello` rejects is not counted under
-      // `huginn_bad_client_input_total` (proxy/listener.ts `#handshake`: `if (fp.ok)` has no else); it
-      // only shows up as `huginn_tls_handshakes_total{result="error"}` once the TLS engine refuses it.
-      ignore: true,
       async fn() {
         const kinds = ["malformed_client_hello", "truncated_client_hello"];
         const count = async () =>
