@@ -9,6 +9,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { LOG_LEVELS } from "../shared/log.ts";
+import { expect, show, table } from "./config_schema.ts";
 import { tlsSchema } from "./config_tls.ts";
 import { isProxyOwned } from "./headers.ts";
 import { parseCidr } from "./ip_filter.ts";
@@ -76,36 +77,6 @@ export function ebpfPinPath(env: Pick<Deno.Env, "get"> = Deno.env): string {
     throw new ConfigError([`HUGINN_EBPF_PIN_PATH: ${show(path)} is not an absolute path`]);
   }
   return path;
-}
-
-/** A short, unambiguous rendering of a configuration value for error messages. */
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-/** A zod error option naming the offending value (or its absence) and what was expected instead. */
-function expect(what: string) {
-  return {
-    error: (issue: { input?: unknown }) =>
-      issue.input === undefined ? `missing (expected ${what})` : `${show(issue.input)} is not ${what}`,
-  };
-}
-
-/** A table whose unknown keys are rejected, with the accepted keys in the message. */
-function table<Shape extends z.ZodRawShape>(shape: Shape) {
-  const keys = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (issue) =>
-      issue.code === "unrecognized_keys"
-        ? `unknown key (accepted: ${keys})`
-        : `${show(issue.input)} is not a table (expected keys: ${keys})`,
-  });
 }
 
 function int(min: number, max: number) {

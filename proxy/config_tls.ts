@@ -6,33 +6,12 @@
  * @module
  */
 import { z } from "zod";
+import { expect, show, table } from "./config_schema.ts";
 
 /** The protocol versions the TLS engine can be bounded to, oldest first. */
 export const TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
 
 const ALPN = ["h2", "http/1.1"] as const;
-
-function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function expect(what: string) {
-  return {
-    error: (issue: { input?: unknown }) =>
-      issue.input === undefined ? `missing (expected ${what})` : `${show(issue.input)} is not ${what}`,
-  };
-}
-
-function table<Shape extends z.ZodRawShape>(shape: Shape) {
-  const keys = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (issue) =>
-      issue.code === "unrecognized_keys"
-        ? `unknown key (accepted: ${keys})`
-        : `${show(issue.input)} is not a table (expected keys: ${keys})`,
-  });
-}
 
 function nonEmptyList<T extends z.ZodType>(item: T, what: string) {
   const e = expect(`a non-empty list of ${what}`);
