@@ -6,43 +6,8 @@
 import assert from "node:assert/strict";
 import { isRoot, mountBpffs, startAgent } from "./support/agent.ts";
 import { createNetns } from "./support/netns.ts";
+import { startP0f } from "./support/p0f.ts";
 import { freePort, parseEchoes, routeAllTo, startEcho, startProxy } from "./support/proxy_harness.ts";
-
-/** p0f logging the SYNs to `port` on `iface`; `rawSig` waits for the line of one client port. */
-async function startP0f(iface: string, port: number) {
-  const dir = await Deno.makeTempDir({ prefix: "huginn-proxy-p0f-" });
-  const log = `${dir}/p0f.log`;
-  const child = new Deno.Command("p0f", {
-    args: ["-i", iface, "-o", log, `tcp dst port ${port}`],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let banner = "";
-  while (!banner.includes("Entered main event loop")) {
-    const { value, done } = await stdout.read();
-    if (done) throw new Error(`p0f exited before capturing:\n${banner}`);
-    banner += value;
-  }
-  return {
-    async rawSig(clientPort: number): Promise<string> {
-      const pattern = new RegExp(`mod=syn\\|cli=[^|]*/${clientPort}\\|.*\\|raw_sig=([^|\\n]*)`);
-      // A guard against hanging: p0f logs within milliseconds.
-      for (let i = 0; i < 200; i++) {
-        const match = (await Deno.readTextFile(log).catch(() => "")).match(pattern);
-        if (match) return match[1];
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`p0f logged no SYN from port ${clientPort}:\n${await Deno.readTextFile(log)}`);
-    },
-    [Symbol.asyncDispose]: async () => {
-      child.kill("SIGTERM");
-      await stdout.cancel();
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 Deno.test({
   name: "x-tcp-p0f through the real agent equals p0f's signature of the same SYN, IPv4 and IPv6",
