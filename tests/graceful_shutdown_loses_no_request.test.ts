@@ -67,7 +67,10 @@ function tlsRequest(port: number, path: string): Promise<[Outcome, string]> {
     });
     socket.on("data", (chunk: Uint8Array) => response += new TextDecoder().decode(chunk));
     socket.on("error", (e: Error & { code?: string }) => {
-      if (!connected && e.code === "ECONNREFUSED") resolve(["refused", ""]);
+      // A reset before the handshake is a connection the kernel had queued on a listening socket that
+      // then closed: the proxy never accepted it (it lets every accepted connection finish its handshake
+      // on SIGTERM), and no server can stop the kernel from resetting its backlog.
+      if (!connected && (e.code === "ECONNREFUSED" || e.code === "ECONNRESET")) resolve(["refused", ""]);
       else resolve(["lost", `${e.code}: ${response}`]);
       socket.destroy();
     });
