@@ -4,14 +4,10 @@
  * given a SYN record for the recovered client only, as in `proxy_tcp_fingerprint_from_pinned_maps`.
  */
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
-import { HOST_LITTLE_ENDIAN, SYN_MAP_V4, SYN_MAP_V6, SYN_VALUE, synKey } from "../shared/ebpf_abi.ts";
-import type { Peer } from "../shared/syn_record.ts";
-import { bootTimeNs } from "../shared/syn_maps.ts";
 import { mountBpffs } from "./support/agent.ts";
-import { sh } from "./support/netns.ts";
 import { parseEchoes, routeAllTo, startEcho, startProxy } from "./support/proxy_harness.ts";
 import { httpRequest, rawExchange, tlsExchange, v2Header } from "./support/proxy_protocol_client.ts";
+import { createSynMaps, putSyn } from "./support/syn_map_fixture.ts";
 
 const vectors = JSON.parse(
   await Deno.readTextFile(new URL("../../shared/fingerprint-vectors/syn_vectors.json", import.meta.url)),
@@ -19,63 +15,13 @@ const vectors = JSON.parse(
 const SYN_V4 = vectors.find((v) => v.ip_packet_hex.startsWith("45"))!;
 const SYN_V6 = vectors.find((v) => v.ip_packet_hex.startsWith("6"))!;
 
-const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0"));
-
-async function createMaps(pinPath: string) {
-  for (const spec of [SYN_MAP_V4, SYN_MAP_V6]) {
-    await sh([
-      "bpftool",
-      "map",
-      "create",
-      `${pinPath}/${spec.name}`,
-      "type",
-      "lru_hash",
-      "key",
-      String(spec.keySize),
-      "value",
-      String(spec.valueSize),
-      "entries",
-      String(spec.maxEntries),
-      "name",
-      spec.name,
-    ]);
-  }
-}
-
-/** Writes the SYN `packetHex` from `peer` to `dstPort` the way the agent's program does. */
-async function putSyn(pinPath: string, peer: Peer, dstPort: number, packetHex: string) {
-  const value = new Uint8Array(SYN_VALUE.size);
-  const view = new DataView(value.buffer);
-  const f = SYN_VALUE.fields;
-  const packet = Buffer.from(packetHex, "hex");
-  view.setBigUint64(f.captured_ns.offset, bootTimeNs(), HOST_LITTLE_ENDIAN);
-  view.setUint16(f.dst_port.offset, dstPort);
-  view.setUint16(f.packet_len.offset, packet.length, HOST_LITTLE_ENDIAN);
-  value.set(packet, f.packet.offset);
-  const key = synKey(peer)!;
-  const map = key.family === "ipv4" ? SYN_MAP_V4 : SYN_MAP_V6;
-  await sh([
-    "bpftool",
-    "map",
-    "update",
-    "pinned",
-    `${pinPath}/${map.name}`,
-    "key",
-    "hex",
-    ...hex(key.bytes),
-    "value",
-    "hex",
-    ...hex(value),
-  ]);
-}
-
 Deno.test({
   name: "a PROXY v2 client gets the p0f signature of its own SYN, on plain and TLS listeners",
   ignore: Deno.uid() !== 0,
   async fn() {
     await using bpffs = await mountBpffs();
     const pinPath = bpffs.dir;
-    await createMaps(pinPath);
+    await createSynMaps(pinPath);
     await using echo = await startEcho();
     await using proxy = await startProxy(
       {

@@ -5,11 +5,7 @@
  * exercised without the agent.
  */
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
-import { HOST_LITTLE_ENDIAN, SYN_MAP_V4, SYN_MAP_V6, SYN_VALUE, synKey } from "../shared/ebpf_abi.ts";
-import { bootTimeNs } from "../shared/syn_maps.ts";
 import { mountBpffs } from "./support/agent.ts";
-import { sh } from "./support/netns.ts";
 import {
   freePort,
   parseEchoes,
@@ -19,63 +15,16 @@ import {
   startEcho,
   startProxy,
 } from "./support/proxy_harness.ts";
+import { createSynMaps, putSyn, removeSynMaps } from "./support/syn_map_fixture.ts";
 
 const vectors = JSON.parse(
   await Deno.readTextFile(new URL("../../shared/fingerprint-vectors/syn_vectors.json", import.meta.url)),
 ) as Array<{ ip_packet_hex: string; p0f_raw_sig: string }>;
 const SYN = vectors.find((v) => v.ip_packet_hex.startsWith("45"))!;
 
-async function createMaps(pinPath: string) {
-  for (const spec of [SYN_MAP_V4, SYN_MAP_V6]) {
-    await sh([
-      "bpftool",
-      "map",
-      "create",
-      `${pinPath}/${spec.name}`,
-      "type",
-      "lru_hash",
-      "key",
-      String(spec.keySize),
-      "value",
-      String(spec.valueSize),
-      "entries",
-      String(spec.maxEntries),
-      "name",
-      spec.name,
-    ]);
-  }
-}
-
-async function removeMaps(pinPath: string) {
-  for (const spec of [SYN_MAP_V4, SYN_MAP_V6]) await Deno.remove(`${pinPath}/${spec.name}`).catch(() => {});
-}
-
-const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0"));
-
 /** Writes a SYN record for 127.0.0.1:`clientPort` the way the agent's program does. */
-async function putSyn(pinPath: string, clientPort: number, dstPort: number, ageMs = 0) {
-  const value = new Uint8Array(SYN_VALUE.size);
-  const view = new DataView(value.buffer);
-  const f = SYN_VALUE.fields;
-  const packet = Buffer.from(SYN.ip_packet_hex, "hex");
-  view.setBigUint64(f.captured_ns.offset, bootTimeNs() - BigInt(ageMs) * 1_000_000n, HOST_LITTLE_ENDIAN);
-  view.setUint16(f.dst_port.offset, dstPort);
-  view.setUint16(f.packet_len.offset, packet.length, HOST_LITTLE_ENDIAN);
-  value.set(packet, f.packet.offset);
-  const key = synKey({ address: "127.0.0.1", port: clientPort })!.bytes;
-  await sh([
-    "bpftool",
-    "map",
-    "update",
-    "pinned",
-    `${pinPath}/${SYN_MAP_V4.name}`,
-    "key",
-    "hex",
-    ...hex(key),
-    "value",
-    "hex",
-    ...hex(value),
-  ]);
+function putLoopbackSyn(pinPath: string, clientPort: number, dstPort: number, ageMs = 0) {
+  return putSyn(pinPath, { address: "127.0.0.1", port: clientPort }, dstPort, SYN.ip_packet_hex, ageMs);
 }
 
 /** One request from 127.0.0.1:`clientPort`; returns the x-tcp-p0f the backend saw. */
@@ -112,21 +61,21 @@ Deno.test({
       assert.equal(await readyStatus(proxy), 503);
       assert.match((await proxy.ops("/ready")).body, /eBPF SYN maps not open/);
 
-      await createMaps(pinPath);
+      await createSynMaps(pinPath);
       await poll(async () => await readyStatus(proxy) === 200);
       assert.equal(await readyStatus(proxy), 200);
       assert.match(await Deno.readTextFile(`/proc/${proxy.child.pid}/maps`), /libbpf/);
 
       const hit = freePort();
-      await putSyn(pinPath, hit, proxy.port);
+      await putLoopbackSyn(pinPath, hit, proxy.port);
       assert.equal(await p0fSeen(proxy, hit), SYN.p0f_raw_sig);
 
       const stale = freePort();
-      await putSyn(pinPath, stale, proxy.port, 60_000);
+      await putLoopbackSyn(pinPath, stale, proxy.port, 60_000);
       assert.equal(await p0fSeen(proxy, stale), undefined, "a record older than tcp_max_age_ms is ignored");
 
       const foreign = freePort();
-      await putSyn(pinPath, foreign, proxy.port + 1);
+      await putLoopbackSyn(pinPath, foreign, proxy.port + 1);
       assert.equal(
         await p0fSeen(proxy, foreign),
         undefined,
@@ -137,19 +86,19 @@ Deno.test({
       assert.equal(await proxy.metric("huginn_tcp_syn_fingerprints_total", 'reason="stale"'), 1);
 
       // The agent restarting re-creates its maps under the same pins: new map IDs, reopened.
-      await removeMaps(pinPath);
-      await createMaps(pinPath);
+      await removeSynMaps(pinPath);
+      await createSynMaps(pinPath);
       let seen: string | undefined;
       await poll(async () => {
         const port = freePort();
-        await putSyn(pinPath, port, proxy.port);
+        await putLoopbackSyn(pinPath, port, proxy.port);
         seen = await p0fSeen(proxy, port);
         return seen !== undefined;
       });
       assert.equal(seen, SYN.p0f_raw_sig);
     } finally {
       await proxy.stop();
-      await removeMaps(pinPath);
+      await removeSynMaps(pinPath);
     }
   },
 });
