@@ -108,7 +108,9 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
     } else {
       metrics.backendRequests.inc({ backend });
       const forwarded = await upstream.forward(req, backend, match.path, writeHeaders);
-      if (forwarded.outcome !== "ok") {
+      if (forwarded.outcome === "client_timeout") {
+        metrics.badClientInput.inc({ kind: "slow_request_body" });
+      } else if (forwarded.outcome !== "ok") {
         metrics.backendErrors.inc({ backend, kind: forwarded.outcome });
         log.warn("backend request failed", {
           backend,

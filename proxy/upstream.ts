@@ -12,8 +12,11 @@
 import { responseHeadersFromBackend } from "./headers.ts";
 import { Http1Pool, UpstreamError } from "./http1_client.ts";
 
-/** How a forward ended, for metrics and logs. */
-export type UpstreamOutcome = "ok" | "connect" | "protocol" | "timeout";
+/**
+ * How a forward ended, for metrics and logs. `client_timeout`: `upstream_secs` ran out while the client
+ * was still sending its request body, so the client, not the backend, was slow.
+ */
+export type UpstreamOutcome = "ok" | "connect" | "protocol" | "timeout" | "client_timeout";
 
 /** A backend answer (streamed) or the gateway error that replaces it. */
 export interface Forwarded {
@@ -23,10 +26,14 @@ export interface Forwarded {
   error?: string;
 }
 
-/** Builds the response for a gateway error. */
-export function gatewayError(status: 502 | 504): Response {
-  const text = status === 502 ? "Bad Gateway\n" : "Gateway Timeout\n";
-  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+const STATUS_TEXT = { 408: "Request Timeout\n", 502: "Bad Gateway\n", 504: "Gateway Timeout\n" };
+
+/** Builds the response for a gateway error (or, for 408, a client too slow to send its body). */
+export function gatewayError(status: 408 | 502 | 504): Response {
+  const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
+  // The rest of a body that never finished is not worth reading.
+  if (status === 408) headers.connection = "close";
+  return new Response(STATUS_TEXT[status], { status, headers });
 }
 
 /** One worker's connection pool to the backends. */
@@ -59,6 +66,9 @@ export class Upstream {
   ): Promise<Forwarded> {
     const headers = new Headers();
     writeHeaders(headers);
+    // Whether the client finished sending its body decides who a timeout is charged to.
+    let bodySent = req.body === null;
+    const body = req.body?.pipeThrough(new TransformStream({ flush: () => void (bodySent = true) })) ?? null;
     const timer = new AbortController();
     const timeout = setTimeout(() => timer.abort(), this.#timeoutMs);
     try {
@@ -66,7 +76,7 @@ export class Upstream {
         method: req.method,
         path,
         headers,
-        body: req.body,
+        body,
         signal: timer.signal,
       });
       return {
@@ -79,7 +89,10 @@ export class Upstream {
       };
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      if (timer.signal.aborted) return { response: gatewayError(504), outcome: "timeout", error };
+      if (timer.signal.aborted) {
+        if (!bodySent) return { response: gatewayError(408), outcome: "client_timeout", error };
+        return { response: gatewayError(504), outcome: "timeout", error };
+      }
       if (e instanceof UpstreamError) {
         if (e.kind === "connect_timeout") return { response: gatewayError(504), outcome: "timeout", error };
         if (e.kind === "connect") return { response: gatewayError(502), outcome: "connect", error };
