@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { readCapture } from "../tools/pcap.ts";
+import { startTcpdump } from "./support/tcpdump.ts";
 
 const TOOL = new URL("../tools/fingerprint.ts", import.meta.url).pathname;
 
@@ -49,34 +50,6 @@ async function run(cmd: string[]): Promise<string> {
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   if (!out.success) throw new Error(`${cmd.join(" ")} exited ${out.code}: ${text(out.stderr).trim()}`);
   return text(out.stdout);
-}
-
-/** tcpdump writing `file` until disposed. */
-async function startTcpdump(args: string[], file: string) {
-  // -Z root: keep the right to write into the test's private directory.
-  const child = new Deno.Command("tcpdump", {
-    args: [...args, "-Z", "root", "--immediate-mode", "-U", "-w", file],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let banner = "";
-  while (!banner.includes("listening on")) {
-    const { value, done } = await stderr.read();
-    if (done) throw new Error(`tcpdump exited before capturing:\n${banner}`);
-    banner += value;
-  }
-  return {
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGINT");
-      } catch {
-        // Already exited.
-      }
-      await stderr.cancel();
-      await child.status;
-    },
-  };
 }
 
 /**

@@ -9,6 +9,7 @@ import { p0fSignature } from "../shared/fingerprint.ts";
 import { ipPacket, readCapture } from "../tools/pcap.ts";
 import { parseSegment } from "../tools/tcp_streams.ts";
 import { createNetns, type Netns } from "./support/netns.ts";
+import { startTcpdump } from "./support/tcpdump.ts";
 
 /** The fields of a signature, by name. */
 interface Signature {
@@ -101,34 +102,6 @@ async function withVariant(ns: Netns, server: string, variant: Variant, fn: () =
   }
 }
 
-/** tcpdump on `iface` writing to `file`, running once this resolves. */
-async function startTcpdump(iface: string, file: string, filter: string) {
-  // -Z root: keep the right to write into the test's private directory; --immediate-mode: no batching.
-  const child = new Deno.Command("tcpdump", {
-    args: ["-i", iface, "-Z", "root", "--immediate-mode", "-U", "-w", file, filter],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let banner = "";
-  while (!banner.includes("listening on")) {
-    const { value, done } = await stderr.read();
-    if (done) throw new Error(`tcpdump exited before capturing:\n${banner}`);
-    banner += value;
-  }
-  return {
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGINT");
-      } catch {
-        // Already exited.
-      }
-      await stderr.cancel();
-      await child.status;
-    },
-  };
-}
-
 /** Each SYN in the capture, keyed by IP version and client port, with its signature. */
 async function ourSignatures(file: string): Promise<Map<string, string>> {
   const result = new Map<string, string>();
@@ -185,7 +158,7 @@ Deno.test({
       const file = `${dir}/syn.pcap`;
       const expected: { key: string; variant: Variant }[] = [];
       {
-        await using _capture = await startTcpdump(ns.hostIf, file, `tcp dst port ${port}`);
+        await using _capture = await startTcpdump(["-i", ns.hostIf, `tcp dst port ${port}`], file);
         for (const variant of variants(ns)) {
           for (const server of [ns.hostV4, ns.hostV6]) {
             await withVariant(ns, server, variant, async () => {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
+  assertTlsHeadersMatch,
   captureLoopback,
   type Echo,
   freePort,
@@ -17,23 +18,13 @@ import {
   startEcho,
   startProxy,
   tempDir,
+  TLS_FIELDS,
 } from "./support/proxy_harness.ts";
 
 const isRoot = Deno.uid() === 0;
 const CURL_AKAMAI = "3:100;4:33554432;2:0|33488897|0|m,p,s,a";
 const NGHTTP_AKAMAI = "3:100;4:65535|00|3:0:0:201,5:0:0:101,7:0:0:1,9:0:7:1,11:0:3:1|m,p,s,a";
 
-/** Request header → field of `tools/fingerprint.ts` output. */
-const TLS_FIELDS = {
-  "x-tls-ja4": "ja4",
-  "x-tls-ja4-r": "ja4_r",
-  "x-tls-ja4-o": "ja4_o",
-  "x-tls-ja4-or": "ja4_or",
-  "x-tls-ja4-s1": "ja4_s1",
-  "x-tls-ja4-s1r": "ja4_s1r",
-  "x-tls-ja3": "ja3",
-  "x-tls-ja3-hash": "ja3_hash",
-} as const;
 const TLS_HEADERS = Object.keys(TLS_FIELDS);
 
 /** Runs `client` under a capture of the proxy's TLS port; returns its output and the reference fingerprints. */
@@ -47,17 +38,6 @@ async function captured(proxy: Proxy, client: () => Promise<string>) {
     `expected one connection in the capture: ${JSON.stringify(connections)}`,
   );
   return { echoes: parseEchoes(output), output, reference: connections[0] };
-}
-
-function assertTlsHeadersMatch(echo: Echo, reference: Record<string, unknown>) {
-  for (const [header, field] of Object.entries(TLS_FIELDS)) {
-    assert.equal(
-      typeof reference[field],
-      "string",
-      `the capture has no ${field}: ${JSON.stringify(reference)}`,
-    );
-    assert.equal(echo.headers[header], reference[field], header);
-  }
 }
 
 function fingerprintHeaders(echo: Echo): Record<string, string> {

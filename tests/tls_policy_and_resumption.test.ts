@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { stringify } from "smol-toml";
 import { ConfigError, parseConfig } from "../proxy/config.ts";
 import {
+  assertTlsHeadersMatch,
   captureLoopback,
   parseEchoes,
   type Proxy,
@@ -18,16 +19,6 @@ import {
 } from "./support/proxy_harness.ts";
 
 const isRoot = Deno.uid() === 0;
-
-/** Request header → field of `tools/fingerprint.ts` output. */
-const TLS_FIELDS = {
-  "x-tls-ja4": "ja4",
-  "x-tls-ja4-r": "ja4_r",
-  "x-tls-ja4-o": "ja4_o",
-  "x-tls-ja4-or": "ja4_or",
-  "x-tls-ja3": "ja3",
-  "x-tls-ja3-hash": "ja3_hash",
-} as const;
 
 /** Runs `openssl s_client` with an HTTP/1.1 request; returns its exit code and output. */
 async function sClient(proxy: Proxy, args: string[]) {
@@ -109,10 +100,7 @@ Deno.test({
         const [reference] = await capture.fingerprints();
         const [echoed] = parseEchoes(resumed.stdout);
         assert.equal(echoed.headers["x-tls-ja4"].slice(1, 3), version === "-tls1_2" ? "12" : "13");
-        for (const [header, field] of Object.entries(TLS_FIELDS)) {
-          assert.equal(typeof reference[field], "string", `the capture has no ${field}`);
-          assert.equal(echoed.headers[header], reference[field], header);
-        }
+        assertTlsHeadersMatch(echoed, reference);
       });
     }
     const resumed = [...(await proxy.ops("/metrics")).body.matchAll(

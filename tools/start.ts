@@ -6,6 +6,8 @@
  * Usage: deno task start [--port 8443] [--plain]
  */
 
+import { makeSelfSignedCertificate } from "./certificate.ts";
+
 const root = new URL("../", import.meta.url).pathname;
 const state = `${root}.local/stack`;
 const deno = Deno.execPath();
@@ -67,27 +69,7 @@ async function ensureCertificate(): Promise<{ cert: string; key: string }> {
   const key = `${state}/key.pem`;
   if (!(await exists(cert)) || !(await exists(key))) {
     say("making a self-signed certificate for localhost (first run)");
-    const r = await sh([
-      "openssl",
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "365",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ]);
-    if (!r.ok) throw new Error(`openssl failed: ${r.out}`);
+    await makeSelfSignedCertificate(cert, key, { commonName: "localhost", days: 365 });
   }
   return { cert, key };
 }

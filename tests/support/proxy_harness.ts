@@ -5,7 +5,10 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { stringify } from "smol-toml";
+import { makeSelfSignedCertificate } from "../../tools/certificate.ts";
+import { startTcpdump } from "./tcpdump.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -45,34 +48,11 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}) };
 }
 
-/** Makes a self-signed P-256 certificate for localhost and 127.0.0.1 in `dir`. */
+/** Makes a self-signed P-256 certificate for localhost, 127.0.0.1 and ::1 in `dir`. */
 export async function makeCertificate(dir: string, name = "cert"): Promise<{ cert: string; key: string }> {
   const cert = `${dir}/${name}.pem`;
   const key = `${dir}/${name}.key`;
-  const r = await run([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${name}.localhost`,
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-addext",
-    // rustls refuses a CA certificate as a server certificate.
-    "basicConstraints=critical,CA:FALSE",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-  ]);
-  if (r.code !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+  await makeSelfSignedCertificate(cert, key, { commonName: `${name}.localhost`, days: 2 });
   return { cert, key };
 }
 
@@ -277,6 +257,33 @@ export function parseEchoes(text: string): Echo[] {
   return [...text.matchAll(/\{"method".*?"body_bytes":\d+\}/g)].map((m) => JSON.parse(m[0]) as Echo);
 }
 
+/** Request header → field of `tools/fingerprint.ts` output, for every TLS fingerprint header. */
+export const TLS_FIELDS = {
+  "x-tls-ja4": "ja4",
+  "x-tls-ja4-r": "ja4_r",
+  "x-tls-ja4-o": "ja4_o",
+  "x-tls-ja4-or": "ja4_or",
+  "x-tls-ja4-s1": "ja4_s1",
+  "x-tls-ja4-s1r": "ja4_s1r",
+  "x-tls-ja3": "ja3",
+  "x-tls-ja3-hash": "ja3_hash",
+} as const;
+
+/**
+ * Asserts that the backend saw, in `echo`, exactly the TLS fingerprints the offline tool computes from a
+ * capture of the same connection (`reference`).
+ */
+export function assertTlsHeadersMatch(echo: Echo, reference: Record<string, unknown>): void {
+  for (const [header, field] of Object.entries(TLS_FIELDS)) {
+    assert.equal(
+      typeof reference[field],
+      "string",
+      `the capture has no ${field}: ${JSON.stringify(reference)}`,
+    );
+    assert.equal(echo.headers[header], reference[field], header);
+  }
+}
+
 /** A `tcpdump` capture of loopback traffic to `port`, written to a file. */
 export interface Capture extends AsyncDisposable {
   /** Stops the capture and returns the connections `deno task fingerprint` finds in it. */
@@ -287,39 +294,16 @@ export interface Capture extends AsyncDisposable {
 export async function captureLoopback(port: number): Promise<Capture> {
   const dir = await tempDir();
   const file = `${dir.path}/capture.pcap`;
-  const child = new Deno.Command("tcpdump", {
-    args: ["-i", "lo", "--immediate-mode", "-U", "-n", "-s", "0", "-w", file, `tcp port ${port}`],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.getReader();
-  let text = "";
-  while (!text.includes("listening on")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`tcpdump did not start: ${text}`);
-    text += decoder.decode(value);
-  }
-  // Keep draining, so that its exit statistics do not meet a closed pipe.
-  (async () => {
-    while (!(await reader.read()).done);
-  })().catch(() => {});
-  let stopped = false;
-  const stop = async () => {
-    if (!stopped) {
-      stopped = true;
-      child.kill("SIGINT");
-      await child.status;
-    }
-  };
+  const tcpdump = await startTcpdump(["-i", "lo", "-n", "-s", "0", `tcp port ${port}`], file);
   return {
     async fingerprints() {
-      await stop();
+      await tcpdump.stop();
       const r = await run([Deno.execPath(), "run", "--allow-read", `${ROOT}tools/fingerprint.ts`, file]);
       if (r.code !== 0) throw new Error(`tools/fingerprint.ts failed: ${r.stderr}`);
       return r.stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
     },
     [Symbol.asyncDispose]: async () => {
-      await stop();
+      await tcpdump.stop();
       await dir[Symbol.asyncDispose]();
     },
   };
