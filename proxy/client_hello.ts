@@ -71,3 +71,22 @@ export async function readClientHello(conn: Deno.Conn): Promise<HelloRead> {
     }
   }
 }
+
+/**
+ * Where the records carrying the first ClientHello end in `bytes` (a complete hello, as `readClientHello`
+ * returns it), or `bytes.length` when that cannot be told. Whatever follows came in the same reads and
+ * must reach the TLS engine as a chunk of its own: the engine acts on the hello in a chunk and leaves the
+ * rest until the next one arrives, so a fatal alert right behind the hello would wait for the timeout.
+ */
+export function clientHelloEnd(bytes: Uint8Array): number {
+  if (bytes.length < 9) return bytes.length;
+  const wanted = 4 + ((bytes[6] << 16) | (bytes[7] << 8) | bytes[8]);
+  let payload = 0;
+  for (let at = 0; at + 5 <= bytes.length && bytes[at] === 0x16;) {
+    const length = (bytes[at + 3] << 8) | bytes[at + 4];
+    at += 5 + length;
+    payload += length;
+    if (payload >= wanted) return Math.min(at, bytes.length);
+  }
+  return bytes.length;
+}

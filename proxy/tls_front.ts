@@ -9,6 +9,7 @@ import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { CertificateStore, TlsIdentity } from "./certificates.ts";
 import type { TlsHandshakeErrorKind } from "./metrics.ts";
+import { clientHelloEnd } from "./client_hello.ts";
 import { closeQuietly, writeAll } from "./relay.ts";
 
 /** A Node stream over a Deno connection whose first bytes were already read. */
@@ -37,7 +38,15 @@ class ConnDuplex extends Duplex {
         await Promise.resolve();
         const first = this.#first;
         this.#first = undefined;
-        if (!this.push(first)) return void (this.#reading = false);
+        let rest = first;
+        const end = clientHelloEnd(first);
+        if (end < first.length) {
+          // What followed the hello in the same reads (e.g. an alert) goes in a chunk of its own.
+          this.push(first.subarray(0, end));
+          rest = first.subarray(end);
+          await Promise.resolve();
+        }
+        if (!this.push(rest)) return void (this.#reading = false);
       }
       while (true) {
         const buf = new Uint8Array(16 * 1024);
