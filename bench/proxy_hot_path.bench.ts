@@ -1,6 +1,6 @@
 /**
- * The proxy's per-request work outside the network: the forwarded request headers (written into the
- * outgoing request, as the handler does), the backend's response headers, and the request metrics.
+ * The proxy's per-request work outside the network: the forwarded request headers, the backend's response
+ * headers, and the request metrics.
  */
 import { forwardRequestHeaders, responseHeadersFromBackend } from "../proxy/headers.ts";
 import { ProxyMetrics } from "../proxy/metrics.ts";
@@ -39,26 +39,34 @@ const context = {
   forwardedFor: "replace" as const,
 };
 
-Deno.bench("forwardRequestHeaders into an outgoing request", { group: "request" }, () => {
-  const outgoing = new Request("http://127.0.0.1:9000/");
-  forwardRequestHeaders(incoming, context, outgoing.headers);
-});
+Deno.bench(
+  "forwardRequestHeaders (a HeaderList, as the backend client takes it)",
+  { group: "request" },
+  () => {
+    forwardRequestHeaders(incoming, context);
+  },
+);
 
-Deno.bench("forwardRequestHeaders, then passed in a request init", { group: "request" }, () => {
-  const { headers } = forwardRequestHeaders(incoming, context);
-  new Request("http://127.0.0.1:9000/", { headers });
-});
+Deno.bench(
+  "the same headers set on a Headers object (what the proxy did before)",
+  { group: "request" },
+  () => {
+    const headers = new Headers();
+    incoming.forEach((value, name) => headers.append(name, value));
+    for (const [name, value] of fingerprints) headers.set(name, value);
+  },
+);
 
-const backendHeaders = new Headers({
-  "content-type": "application/json",
-  "content-length": "1234",
-  date: "Wed, 25 Nov 2026 14:00:00 GMT",
-  connection: "keep-alive",
-  "keep-alive": "timeout=5",
-});
+const backendHeaders: [string, string][] = [
+  ["Content-Type", "application/json"],
+  ["Content-Length", "1234"],
+  ["Date", "Wed, 25 Nov 2026 14:00:00 GMT"],
+  ["Connection", "keep-alive"],
+  ["Keep-Alive", "timeout=5"],
+];
 
-Deno.bench("responseHeadersFromBackend", () => {
-  responseHeadersFromBackend(backendHeaders);
+Deno.bench("responseHeadersFromBackend, then the response", () => {
+  new Response(null, { headers: responseHeadersFromBackend(backendHeaders) });
 });
 
 const metrics = new ProxyMetrics();

@@ -81,7 +81,7 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
       }
     }
 
-    const writeHeaders = (into: Headers) => {
+    const forwardHeaders = () => {
       const { headers, spoofed } = forwardRequestHeaders(req.headers, {
         clientAddress: client,
         clientPort: ctx.peer.port,
@@ -89,12 +89,13 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
         host,
         fingerprints: match.fingerprinting ? ctx.fingerprints : [],
         forwardedFor: policy.trustedProxies.has(client) ? "append" : "replace",
-      }, into);
+      });
       for (const header of spoofed) metrics.spoofingAttempts.inc({ header });
       // HTTP/2 requests carry the host as :authority only; backends see it as Host either way.
-      if (!headers.has("host")) headers.set("host", host);
       if (!rules.preserveHost) headers.set("host", match.backend);
+      else if (!headers.has("host")) headers.set("host", host);
       applyEdits(headers, rules.headers.request);
+      return headers;
     };
 
     const backend = match.backend;
@@ -102,12 +103,12 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
     if (match.unavailable) {
       // Every backend of the route failed its health checks: answer now rather than try a dead one.
       // The headers are still built, for the spoofing count.
-      writeHeaders(new Headers());
+      forwardHeaders();
       metrics.noHealthyBackend.inc({ route: match.route });
       response = gatewayError(502);
     } else {
       metrics.backendRequests.inc({ backend });
-      const forwarded = await upstream.forward(req, backend, match.path, writeHeaders);
+      const forwarded = await upstream.forward(req, backend, match.path, forwardHeaders());
       if (forwarded.outcome === "client_timeout") {
         metrics.badClientInput.inc({ kind: "slow_request_body" });
       } else if (forwarded.outcome !== "ok") {

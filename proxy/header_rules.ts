@@ -65,8 +65,14 @@ class Merge {
   }
 }
 
+/** What `applyEdits` needs of a header collection: `Headers` (responses) and `HeaderList` (requests). */
+export interface EditableHeaders {
+  delete(name: string): void;
+  set(name: string, value: string): void;
+}
+
 /** Applies `edits` to `headers` in place, never touching a proxy-owned header. */
-export function applyEdits(headers: Headers, edits: HeaderEdits): void {
+export function applyEdits(headers: EditableHeaders, edits: HeaderEdits): void {
   for (const name of edits.remove) if (!isProxyOwned(name)) headers.delete(name);
   for (const [name, value] of edits.set) if (!isProxyOwned(name)) headers.set(name, value);
 }

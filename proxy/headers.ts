@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { HeaderList } from "./header_list.ts";
 
 /** The request headers carrying fingerprints, in the order spoofing reports list them. */
 export const FINGERPRINT_HEADERS = [
@@ -66,16 +67,16 @@ export interface ForwardContext {
 }
 
 /**
- * The headers to send to the backend for a request with `incoming` headers, added to `headers` (empty;
- * the outgoing request's own, to spare a copy), and the proxy-owned header names the client tried to
- * set (lower case, in `FINGERPRINT_HEADERS` order, then `SPOOFING_HEADER`).
+ * The headers to send to the backend for a request with `incoming` headers, and the proxy-owned header
+ * names the client tried to set (lower case, in `FINGERPRINT_HEADERS` order, then `SPOOFING_HEADER`).
  */
-export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext, headers = new Headers()): {
-  headers: Headers;
+export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): {
+  headers: HeaderList;
   spoofed: string[];
 } {
+  const headers = new HeaderList();
   // One pass that copies what may go on: cheaper than copying everything and deleting afterwards.
-  const named = connectionNames(incoming);
+  const named = connectionNames(incoming.get("connection"));
   let owned = 0; // bit i set: the client sent PROXY_OWNED[i]
   let forwardedFor: string | undefined;
   // `forEach`, not `for…of`: Deno's Headers iterator costs several times more per header.
@@ -87,31 +88,34 @@ export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext, he
     else if (name === "x-forwarded-for") forwardedFor = value;
     else if (!REPLACED.has(name)) headers.append(name, value);
   });
+  // None of the names below can be in the list yet: appending them is enough.
   const client = unmapIPv4(ctx.clientAddress);
   const keep = forwardedFor !== undefined && ctx.forwardedFor !== "replace";
-  headers.set("x-forwarded-for", keep ? `${forwardedFor}, ${client}` : client);
-  headers.set("x-forwarded-host", ctx.host);
-  headers.set("x-forwarded-port", String(ctx.clientPort));
-  headers.set("x-forwarded-proto", ctx.proto);
+  headers.append("x-forwarded-for", keep ? `${forwardedFor}, ${client}` : client);
+  headers.append("x-forwarded-host", ctx.host);
+  headers.append("x-forwarded-port", String(ctx.clientPort));
+  headers.append("x-forwarded-proto", ctx.proto);
   const spoofed = owned === 0 ? [] : PROXY_OWNED.filter((_, i) => owned & (1 << i));
-  if (spoofed.length > 0) headers.set(SPOOFING_HEADER, spoofed.join(", "));
-  for (const [name, value] of ctx.fingerprints) headers.set(name, value);
+  if (spoofed.length > 0) headers.append(SPOOFING_HEADER, spoofed.join(", "));
+  for (const [name, value] of ctx.fingerprints) headers.append(name, value);
   return { headers, spoofed };
 }
 
-/** The backend's response headers without the ones that belong to the backend connection. */
-export function responseHeadersFromBackend(h: Headers): Headers {
-  const named = connectionNames(h);
-  const headers = new Headers();
-  h.forEach((value, name) => {
-    if (!HOP_BY_HOP.has(name) && !named?.has(name)) headers.append(name, value);
+/**
+ * The backend's response header fields (name/value pairs, as the backend sent them) without the ones that
+ * belong to the backend connection, in the form `new Response` takes without a second copy.
+ */
+export function responseHeadersFromBackend(fields: ReadonlyArray<[string, string]>): Array<[string, string]> {
+  const connection = fields.filter(([name]) => name.toLowerCase() === "connection").map(([, v]) => v);
+  const named = connectionNames(connection.length === 0 ? null : connection.join(","));
+  return fields.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return !HOP_BY_HOP.has(lower) && !named?.has(lower);
   });
-  return headers;
 }
 
-/** The header names `connection` lists as hop-by-hop (RFC 9110 §7.6.1), lower case. */
-function connectionNames(headers: Headers): Set<string> | undefined {
-  const value = headers.get("connection");
+/** The header names a `connection` value lists as hop-by-hop (RFC 9110 §7.6.1), lower case. */
+function connectionNames(value: string | null): Set<string> | undefined {
   return value === null ? undefined : new Set(value.split(",").map((token) => token.trim().toLowerCase()));
 }
 

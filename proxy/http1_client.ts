@@ -59,9 +59,13 @@ export interface Http1Request {
 export interface Http1Response {
   status: number;
   statusText: string;
-  headers: Headers;
-  /** Pulls from the socket as it is read; `null` when the response has no body. */
-  body: ReadableStream<Uint8Array> | null;
+  /** The header fields as the backend sent them (names in their case, in order). */
+  headers: [string, string][];
+  /**
+   * The whole body when it came with the head (small responses, the common case: no stream to set up and
+   * drain), else a stream that pulls from the socket as it is read; `null` when there is no body.
+   */
+  body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null;
 }
 
 // The read buffer, which also bounds the response head and chunk framing lines.
@@ -513,17 +517,16 @@ export class Http1Pool {
       throw uploadError ?? e;
     }
 
-    const headers = new Headers();
-    for (const [name, value] of response.headers) headers.append(name, value);
     const framing = response.framing;
     const empty = framing.kind === "none" || (framing.kind === "length" && framing.length === 0);
-    if (empty) finish(true);
-    return {
-      status: response.status,
-      statusText: response.statusText,
-      headers,
-      body: empty ? null : bodyStream(conn, framing, finish, signal),
-    };
+    let body: Http1Response["body"] = null;
+    if (framing.kind === "length" && framing.length > 0 && framing.length <= conn.buffered) {
+      body = conn.buf.slice(conn.start, conn.start + framing.length);
+      conn.start += framing.length;
+      finish(true);
+    } else if (empty) finish(true);
+    else body = bodyStream(conn, framing, finish, signal);
+    return { status: response.status, statusText: response.statusText, headers: response.headers, body };
   }
 
   #takeIdle(backend: string): Connection | undefined {

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { HeaderList } from "./header_list.ts";
 import { responseHeadersFromBackend } from "./headers.ts";
 import { Http1Pool, UpstreamError } from "./http1_client.ts";
 
@@ -55,17 +56,14 @@ export class Upstream {
   }
 
   /**
-   * Sends `req` (method and streamed body) to `backend` at `path`, with the headers `writeHeaders`
-   * builds, and returns the backend's response as soon as its head arrived.
+   * Sends `req` (method and streamed body) to `backend` at `path` with `headers`, and returns the backend's response as soon as its head arrived.
    */
   async forward(
     req: Request,
     backend: string,
     path: string,
-    writeHeaders: (headers: Headers) => void,
+    headers: HeaderList,
   ): Promise<Forwarded> {
-    const headers = new Headers();
-    writeHeaders(headers);
     // Whether the client finished sending its body decides who a timeout is charged to.
     let bodySent = req.body === null;
     const body = req.body?.pipeThrough(new TransformStream({ flush: () => void (bodySent = true) })) ?? null;
