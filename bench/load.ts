@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { connectionsThatFit } from "../proxy/file_budget.ts";
 import { startAgent } from "../tests/support/agent.ts";
 import { freePort, makeCertificate, run } from "../tests/support/proxy_harness.ts";
 
@@ -508,15 +509,13 @@ async function measure(scenario: Scenario, target: Running, o: Options, dir: str
 // Idle connections
 
 /**
- * How many idle connections the proxy can hold under the open-file limit it inherits (no one here may
- * raise it): each one takes three descriptors, the client's socket, the relay's connection to the
- * internal server and that server's end of it.
+ * How many idle connections the proxy admits under the open-file limit it inherits (no one here may
+ * raise it): `connectionsThatFit`, the cap it enforces itself, rounded down to a hundred.
  */
-function idleCapacity(): number {
+function idleCapacity(workers: number): number {
   const limits = Deno.readTextFileSync("/proc/self/limits");
   const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? Infinity);
-  // The margin covers the process's other descriptors; at ~6,600 of 20,000 a worker dies of EMFILE.
-  return Math.floor((soft - 2000) / 3 / 100) * 100;
+  return Math.floor(connectionsThatFit(soft, workers) / 100) * 100;
 }
 
 /**
@@ -752,7 +751,7 @@ async function main() {
     }
 
     const idle: string[] = [];
-    const idleCount = Math.min(o.idle, idleCapacity());
+    const idleCount = Math.min(o.idle, idleCapacity(env.workers));
     if (idleCount < o.idle) {
       log(
         `idle: ${o.idle} connections do not fit the open-file limit (3 per connection); using ${idleCount}`,

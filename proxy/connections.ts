@@ -93,20 +93,24 @@ export class ConnectionTable {
 
 /**
  * The number of open client connections of the whole process, shared by its workers through a
- * `SharedArrayBuffer` so that `security.max_connections` holds across them.
+ * `SharedArrayBuffer` so that the cap (`security.max_connections`, or less when the limit of open files
+ * holds fewer) holds across them.
  */
 export class ConnectionLimit {
   readonly #count: Int32Array;
   readonly #max: number;
 
-  constructor(shared: SharedArrayBuffer, max: number) {
-    this.#count = new Int32Array(shared, 0, 1);
-    this.#max = max;
+  /** Counts in `shared`, a buffer from `ConnectionLimit.buffer`, against the cap it carries. */
+  constructor(shared: SharedArrayBuffer) {
+    this.#count = new Int32Array(shared, 0, 2);
+    this.#max = this.#count[1];
   }
 
-  /** A 4-byte buffer to share between the workers. */
-  static buffer(): SharedArrayBuffer {
-    return new SharedArrayBuffer(4);
+  /** A buffer to share between the workers: the count, and the cap `max` (at most 2^31 - 1). */
+  static buffer(max: number): SharedArrayBuffer {
+    const shared = new SharedArrayBuffer(8);
+    new Int32Array(shared)[1] = Math.min(max, 0x7fff_ffff);
+    return shared;
   }
 
   /** Counts a new connection, or returns false (counting nothing) when the limit is reached. */

@@ -14,6 +14,7 @@ import { readClientHello } from "./client_hello.ts";
 import type { Address, Config } from "./config.ts";
 import type { ConnectionContext, ConnectionLimit, ConnectionTable } from "./connections.ts";
 import type { CertificateStore } from "./certificates.ts";
+import { isFileLimitError } from "./file_budget.ts";
 import { AkamaiCapture } from "./h2_capture.ts";
 import type { CidrSet } from "./ip_filter.ts";
 import type { ProxyMetrics } from "./metrics.ts";
@@ -121,6 +122,8 @@ export class Listener {
     try {
       await this.#serveConnection(conn);
     } catch (e) {
+      // Out of descriptors for the relay: this connection is refused, the next one may fit.
+      if (isFileLimitError(e)) metrics.connectionsRejected.inc({ reason: "file_limit" });
       log.debug("connection ended with an error", { error: String(e) });
       closeQuietly(conn);
     } finally {

@@ -6,7 +6,9 @@
  * `SO_REUSEPORT`; see `worker.ts`), serves the operational endpoints with all workers' metrics merged,
  * reloads the configuration's dynamic parts on SIGHUP and when the file changes (see `reload.ts`), and
  * turns SIGTERM/SIGINT into a graceful shutdown: `/ready` goes 503, the workers stop accepting and
- * finish their requests in flight within `timeout.shutdown_secs`, then the process exits 0.
+ * finish their requests in flight within `timeout.shutdown_secs`, then the process exits 0. At start it
+ * raises its limit of open files to the hard one and caps client connections at what fits in it (see
+ * `file_budget.ts`).
  *
  * `--print-effective-config` prints the configuration with every default filled in, as JSON, secrets
  * redacted. Exit codes: 0 success (or a valid configuration with `--validate`), 1 invalid configuration
@@ -14,9 +16,11 @@
  *
  * @module
  */
+import { type FileLimit, getFileLimit, setFileLimit } from "../shared/libbpf.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { type Config, ebpfPinPath, formatConfigError, loadConfig } from "./config.ts";
 import { ConnectionLimit } from "./connections.ts";
+import { connectionsThatFit, FILES_PER_CONNECTION } from "./file_budget.ts";
 import { aggregateMetrics, ConfigMetrics } from "./metrics.ts";
 import { observabilityApp } from "./observability.ts";
 import { configHash, redactedConfig, staticChanges, watchFile } from "./reload.ts";
@@ -43,6 +47,66 @@ interface WorkerState {
  */
 function reusePortAvailable(): boolean {
   return typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+}
+
+/**
+ * Raises the soft limit of open files to the hard one, as Go does at startup and nginx's
+ * `worker_rlimit_nofile` does: the soft limit is often a shell's default of 1024. Deno 2.9's CLI does the
+ * same before running any code; this does not rely on it. Returns the limit in force, or undefined when
+ * it cannot be read.
+ */
+function raiseFileLimit(log: Logger): number | undefined {
+  let limit: FileLimit;
+  try {
+    limit = getFileLimit();
+  } catch (e) {
+    log.warn("cannot read the limit of open files", { error: String(e) });
+    return undefined;
+  }
+  if (limit.soft >= limit.hard) return limit.soft;
+  try {
+    setFileLimit({ soft: limit.hard, hard: limit.hard });
+    return limit.hard;
+  } catch (e) {
+    log.warn("cannot raise the limit of open files", {
+      soft: limit.soft,
+      hard: limit.hard,
+      error: String(e),
+    });
+    return limit.soft;
+  }
+}
+
+/**
+ * The cap on client connections: `security.max_connections`, or what fits in the limit of open files
+ * when that is less, so that connections beyond it are refused on accept rather than failing deep in a
+ * relay. The limit is read through FFI; without that permission (the plain image) the configured value
+ * stands, and running out of descriptors costs single connections only.
+ */
+function connectionCap(config: Config, workers: number, log: Logger): number {
+  const max = config.security.max_connections;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    log.info("no FFI permission: security.max_connections is not checked against the limit of open files", {
+      max_connections: max,
+    });
+    return max;
+  }
+  const limit = raiseFileLimit(log);
+  if (limit === undefined) return max;
+  const fits = connectionsThatFit(limit, workers);
+  if (fits >= max) return max;
+  log.warn(
+    `security.max_connections = ${max} does not fit in the limit of ${limit} open files; ` +
+      `using ${fits}: raise the limit (ulimit -n, LimitNOFILE=, the container's nofile ulimit) or lower the setting`,
+    {
+      setting: "security.max_connections",
+      value: max,
+      open_files_limit: limit,
+      fits,
+      files_per_connection: FILES_PER_CONNECTION,
+    },
+  );
+  return fits;
 }
 
 function spawnWorker(
@@ -148,7 +212,8 @@ function run(config: Config, pinPath: string | undefined, path: string) {
     log.warn("SO_REUSEPORT unavailable (run Deno with --unstable-net); using one worker", { workers: count });
     count = 1;
   }
-  const start = { config, connections: ConnectionLimit.buffer(), reusePort, pinPath };
+  const connections = ConnectionLimit.buffer(connectionCap(config, count, log));
+  const start = { config, connections, reusePort, pinPath };
   const workers = Array.from({ length: count }, (_, i) => spawnWorker(i, start, log));
   let stopping = false;
   let metricsId = 0;

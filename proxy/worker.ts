@@ -1,7 +1,8 @@
 /**
  * One proxy worker (a Web Worker, one per core): binds every listener with `SO_REUSEPORT` so the
  * kernel spreads connections over the workers, runs the internal HTTP server that the listeners relay
- * into, and answers the main thread's status, metrics and shutdown messages.
+ * into (again on a new port if it stops accepting), and answers the main thread's status, metrics and
+ * shutdown messages.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { type CertificateStore, openCertificates } from "./certificates.ts";
 import { ConnectionLimit, ConnectionTable } from "./connections.ts";
 import { createHandler, type HandlerDeps } from "./handler.ts";
 import { HealthChecker } from "./health_checks.ts";
+import { InternalServer } from "./internal_server.ts";
 import { Listener, type ListenerDeps } from "./listener.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { RequestPolicy } from "./request_policy.ts";
@@ -25,7 +27,7 @@ export type ToWorker =
     type: "start";
     index: number;
     config: Config;
-    /** The process-wide connection count (see `ConnectionLimit`). */
+    /** The process-wide connection count and cap (see `ConnectionLimit`). */
     connections: SharedArrayBuffer;
     reusePort: boolean;
     /** Where the agent pins its maps; set when `fingerprint.tcp_enabled`. */
@@ -54,7 +56,7 @@ interface Running {
   metrics: ProxyMetrics;
   listeners: Listener[];
   connections: ConnectionTable;
-  server: Deno.HttpServer;
+  server: InternalServer;
   upstream: Upstream;
   certs?: CertificateStore;
   syn?: SynSource;
@@ -98,19 +100,27 @@ async function start(msg: Extract<ToWorker, { type: "start" }>): Promise<Running
     metrics,
     log,
   };
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {}, onError },
-    createHandler(handler),
-  );
   const certs = config.listen.addrs.length > 0 ? await openCertificates(config.tls, log, metrics) : undefined;
   const syn = msg.pinPath === undefined ? undefined : await openSynSource(msg.pinPath, log);
+  // Created after the awaits above: its restarts update `deps`, which must exist by then.
+  const serveRequest = createHandler(handler);
+  const server = new InternalServer(
+    () => Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}, onError }, serveRequest),
+    (port, error) => {
+      deps.internalPort = port;
+      log.error("the internal server stopped accepting; serving again on a new port", {
+        error: String(error),
+        port,
+      });
+    },
+  );
   const deps: ListenerDeps = {
     config,
     certs,
     connections,
     trustedProxies: handler.policy.trustedProxies,
-    limit: new ConnectionLimit(msg.connections, config.security.max_connections),
-    internalPort: server.addr.port,
+    limit: new ConnectionLimit(msg.connections),
+    internalPort: server.port,
     syn,
     metrics,
     log,

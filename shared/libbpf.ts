@@ -1,6 +1,7 @@
 /**
- * A thin typed layer over libbpf 1.1 (`libbpf.so.1`) and the few libc calls eBPF user space needs. Every
- * `Deno.dlopen` of the project lives here. Functions map one-to-one onto C calls; failures become
+ * A thin typed layer over libbpf 1.1 (`libbpf.so.1`) and the few libc calls the project needs: those of
+ * eBPF user space (closing fds, the boot clock) and the open-files limit the proxy sizes itself by. Every
+ * `Deno.dlopen` of the project lives here. Functions map one-to-one onto C calls; libbpf failures become
  * `BpfError`s carrying the errno name, and policy (what to do about them) stays with the callers.
  *
  * The libraries are opened on first use, so importing this module never fails. Option structs are
@@ -49,6 +50,8 @@ const LIBBPF_SYMBOLS = {
 const LIBC_SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
 } as const;
 
 /** libbpf (or libc) could not be loaded; the message says what to install. */
@@ -497,4 +500,39 @@ export function bootTimeNs(): bigint {
     throw new Error("clock_gettime(CLOCK_BOOTTIME) failed");
   }
   return timespec[0] * 1_000_000_000n + timespec[1];
+}
+
+/** `RLIMIT_NOFILE`: 7 on x86_64 and arm64 (asm-generic). */
+const RLIMIT_NOFILE = 7;
+const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+
+/** A limit of open files; `Infinity` stands for `RLIM_INFINITY`. */
+export interface FileLimit {
+  soft: number;
+  hard: number;
+}
+
+function rlimValue(v: bigint): number {
+  return v === RLIM_INFINITY ? Infinity : Number(v);
+}
+
+function rlimRaw(n: number): bigint {
+  return n === Infinity ? RLIM_INFINITY : BigInt(n);
+}
+
+/** The process's limit of open files (`getrlimit(RLIMIT_NOFILE)`). */
+export function getFileLimit(): FileLimit {
+  const rlimit = new BigUint64Array(2);
+  if (c().getrlimit(RLIMIT_NOFILE, new Uint8Array(rlimit.buffer)) !== 0) {
+    throw new Error("getrlimit(RLIMIT_NOFILE) failed");
+  }
+  return { soft: rlimValue(rlimit[0]), hard: rlimValue(rlimit[1]) };
+}
+
+/** Sets the process's limit of open files (`setrlimit(RLIMIT_NOFILE)`); raising `hard` needs privilege. */
+export function setFileLimit(limit: FileLimit): void {
+  const rlimit = new BigUint64Array([rlimRaw(limit.soft), rlimRaw(limit.hard)]);
+  if (c().setrlimit(RLIMIT_NOFILE, new Uint8Array(rlimit.buffer)) !== 0) {
+    throw new Error(`setrlimit(RLIMIT_NOFILE, ${limit.soft}:${limit.hard}) failed`);
+  }
 }

@@ -79,9 +79,13 @@ export interface Process extends AsyncDisposable {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-function spawn(args: string[], env: Record<string, string> = {}): Process {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+/** Runs Deno with `args`; under `prlimit --nofile=N:N` when `openFiles` is given. */
+function spawn(args: string[], env: Record<string, string> = {}, openFiles?: number): Process {
+  const cmd = openFiles === undefined
+    ? [Deno.execPath()]
+    : ["prlimit", `--nofile=${openFiles}`, Deno.execPath()];
+  const child = new Deno.Command(cmd[0], {
+    args: [...cmd.slice(1), ...args],
     cwd: ROOT,
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
     stdin: "null",
@@ -168,6 +172,8 @@ export async function startProxy(
     env?: Record<string, string>;
     /** The address the listeners bind (`::` for dual-stack); 127.0.0.1 by default. */
     listenHost?: string;
+    /** The proxy's limit of open files, soft and hard (`prlimit` execs the proxy: same pid). */
+    openFiles?: number;
   } = {},
 ): Promise<Proxy> {
   const dir = await tempDir();
@@ -189,7 +195,7 @@ export async function startProxy(
     telemetry: { metrics_addr: "127.0.0.1", metrics_port: metricsPort },
   };
   await Deno.writeTextFile(configPath, stringify(full));
-  const p = spawn(["run", "--unstable-net", "-A", "proxy/main.ts", configPath], opts.env);
+  const p = spawn(["run", "--unstable-net", "-A", "proxy/main.ts", configPath], opts.env, opts.openFiles);
   const ops = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
     return { status: r.status, body: await r.text() };
