@@ -3,6 +3,7 @@
  * headers, and the request metrics.
  */
 import { forwardRequestHeaders, responseHeadersFromBackend } from "../proxy/headers.ts";
+import { GoawayScanner } from "../proxy/h2_frames.ts";
 import { ProxyMetrics } from "../proxy/metrics.ts";
 
 /** What a browser sends, as `Deno.serve` hands it over. */
@@ -76,3 +77,38 @@ Deno.bench("request metrics (counter and histogram)", () => {
   metrics.requests.inc(labels);
   metrics.requestDuration.observe(labels, 0.0012);
 });
+
+/** HTTP/2 frames of `payload` bytes as one stream cut in `size`-byte reads, as the relay gets them. */
+function serverReads(frames: number, payload: number, type: number, size = 16 * 1024): Uint8Array[] {
+  const stream = new Uint8Array(frames * (9 + payload));
+  for (let at = 0; at < stream.length; at += 9 + payload) {
+    stream.set([payload >> 16, (payload >> 8) & 0xff, payload & 0xff, type, 0, 0, 0, 0, 1], at);
+  }
+  return Array.from(
+    { length: Math.ceil(stream.length / size) },
+    (_, i) => stream.subarray(i * size, (i + 1) * size),
+  );
+}
+
+/** Feeds `reads` round and round to a scanner that has seen the server's SETTINGS, one read per call. */
+function scanning(reads: Uint8Array[]): () => void {
+  const scanner = new GoawayScanner(() => {});
+  scanner.push(new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+  let i = 0;
+  return () => {
+    scanner.push(reads[i]);
+    i = (i + 1) % reads.length;
+  };
+}
+
+// Per 16 KiB read of an HTTP/2 connection's server side (the GOAWAY counter in the relay).
+Deno.bench(
+  "GoawayScanner, a 16 KiB read of 16 KiB DATA frames",
+  { group: "h2 read" },
+  scanning(serverReads(64, 16384, 0)),
+);
+Deno.bench(
+  "GoawayScanner, a 16 KiB read of 8-byte PING acks",
+  { group: "h2 read" },
+  scanning(serverReads(1024, 8, 6)),
+);

@@ -7,6 +7,7 @@
  */
 import type { Peer } from "../shared/syn_record.ts";
 import type { TlsIdentity } from "./certificates.ts";
+import type { ConnectionCloseReason } from "./metrics.ts";
 
 /** One client connection, as the handler sees it. */
 export interface ConnectionContext {
@@ -32,8 +33,8 @@ export interface ConnectionContext {
    * a client trickling a request head byte by byte (slowloris) must still be closed after `idle_secs`.
    */
   lastActive: number;
-  /** Closes the client connection and its relay. */
-  close(): void;
+  /** Closes the client connection and its relay, for `reason` (counted once per connection). */
+  close(reason: ConnectionCloseReason): void;
 }
 
 /** The open connections of one worker, by relay source port. */
@@ -73,7 +74,7 @@ export class ConnectionTable {
     for (const ctx of this.#byPort.values()) {
       if (ctx.inflight === 0 && now - ctx.lastActive >= idleMs) {
         if (ctx.partial && ctx.protocol === "HTTP/1.1") slowHeads++;
-        ctx.close();
+        ctx.close("idle");
       }
     }
     return slowHeads;
@@ -86,8 +87,9 @@ export class ConnectionTable {
     return n;
   }
 
+  /** Closes every connection left when a drain ends. */
   closeAll(): void {
-    for (const ctx of this.#byPort.values()) ctx.close();
+    for (const ctx of this.#byPort.values()) ctx.close("shutdown");
   }
 }
 

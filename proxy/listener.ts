@@ -3,7 +3,8 @@
  * protocol header naming the real client (when configured), the TCP fingerprint (looked up at once,
  * while the SYN record is fresh), the ClientHello and TLS
  * handshake under the handshake timeout, then the relay to the worker's internal HTTP server, with the
- * HTTP/2 fingerprint captured on the way. Every fingerprint is computed once per connection.
+ * HTTP/2 fingerprint captured on the way up and the server's HTTP/2 GOAWAY counted on the way down.
+ * Every fingerprint is computed once per connection.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import type { ConnectionContext, ConnectionLimit, ConnectionTable } from "./conn
 import type { CertificateStore } from "./certificates.ts";
 import { isFileLimitError } from "./file_budget.ts";
 import { AkamaiCapture } from "./h2_capture.ts";
+import { GoawayScanner, h2ErrorName } from "./h2_frames.ts";
 import type { CidrSet } from "./ip_filter.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import { readProxyHeader } from "./proxy_header_reader.ts";
@@ -223,6 +225,8 @@ export class Listener {
     internal.setNoDelay(true);
     const relayPort = internal.localAddr.port;
     const h2 = socket?.alpnProtocol === "h2";
+    // The idle timer may close the connection again before its relay has ended: count it once.
+    let closedByProxy = false;
     const ctx: ConnectionContext = {
       peer,
       listenerPort: this.port,
@@ -234,7 +238,10 @@ export class Listener {
       requests: 0,
       partial: false,
       lastActive: performance.now(),
-      close: () => {
+      close: (reason) => {
+        if (closedByProxy) return;
+        closedByProxy = true;
+        metrics.connectionsClosed.inc({ reason });
         closeQuietly(internal);
         if (socket) socket.destroy();
         else closeQuietly(conn);
@@ -250,10 +257,15 @@ export class Listener {
         ctx.partial = true;
         if (first) {
           first = false;
-          if (PREFACE_START.every((b, i) => chunk[i] === b)) ctx.protocol = "HTTP/2";
+          if (PREFACE_START.every((b, i) => chunk[i] === b)) {
+            ctx.protocol = "HTTP/2";
+            // Set before this chunk is forwarded, so before the server can answer it.
+            hooks.downstream = this.#goawayCounter();
+          }
         }
         if (capture !== undefined && !capture.outcome.done) this.#captureAkamai(capture, chunk, ctx);
       },
+      downstream: h2 ? this.#goawayCounter() : undefined,
     };
     this.#deps.connections.add(relayPort, ctx);
     try {
@@ -265,6 +277,18 @@ export class Listener {
     if (capture?.outcome.done === false && ctx.protocol === "HTTP/2") {
       metrics.badClientInput.inc({ kind: "bad_h2_preface" });
     }
+  }
+
+  /**
+   * A downstream hook counting the GOAWAY that ends an HTTP/2 connection. Only the first one is counted:
+   * the server closes after it, and a graceful shutdown sends two (RFC 9113 §6.8).
+   */
+  #goawayCounter(): (chunk: Uint8Array) => void {
+    const scanner = new GoawayScanner((code) => {
+      scanner.stop();
+      this.#deps.metrics.http2Goaways.inc({ error_code: h2ErrorName(code) });
+    });
+    return (chunk) => scanner.push(chunk);
   }
 
   /** The p0f signature of the connection's SYN, when TCP fingerprinting is on and the record is good. */

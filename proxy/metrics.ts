@@ -7,6 +7,7 @@
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { createRegistry } from "../shared/metrics.ts";
+import { H2_ERROR_CODES } from "./h2_frames.ts";
 
 /** Outcomes of looking up a connection's SYN; `stale` is a record older than `tcp_max_age_ms`. */
 export const TCP_SYN_REASONS = ["hit", "miss", "malformed", "stale"] as const;
@@ -32,6 +33,14 @@ export const TLS_HANDSHAKE_ERROR_KINDS = [
 export type TlsHandshakeErrorKind = typeof TLS_HANDSHAKE_ERROR_KINDS[number];
 /** Outcomes of re-reading a changed certificate; `error` keeps the previous one. */
 export const TLS_RELOAD_RESULTS = ["ok", "error"] as const;
+/** The error codes of a server GOAWAY, by their RFC 9113 §7 names; `UNKNOWN` for any other code. */
+export const GOAWAY_ERROR_CODES = [...H2_ERROR_CODES, "UNKNOWN"] as const;
+/**
+ * Why the proxy itself closed a client connection: `idle` (no request started for `timeout.idle_secs`)
+ * or `shutdown` (still open when the drain's `timeout.shutdown_secs` ran out).
+ */
+export const CONNECTION_CLOSE_REASONS = ["idle", "shutdown"] as const;
+export type ConnectionCloseReason = typeof CONNECTION_CLOSE_REASONS[number];
 
 /** Request latency from a few milliseconds up to the default upstream timeout. */
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -66,6 +75,16 @@ export class ProxyMetrics {
   readonly connectionsRejected = new Counter({
     name: "huginn_connections_rejected_total",
     help: "Client connections closed on accept, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  /**
+   * Closes the internal HTTP server decides (after a response, a GOAWAY, the client's EOF) and failed
+   * handshakes are not counted here.
+   */
+  readonly connectionsClosed = new Counter({
+    name: "huginn_connections_closed_total",
+    help: "Client connections the proxy closed itself, by reason (idle, shutdown).",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
@@ -147,6 +166,17 @@ export class ProxyMetrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  /**
+   * One per HTTP/2 connection the internal server ended with GOAWAY, by the error code of its first one:
+   * `NO_ERROR` is a graceful shutdown, any other code a refused client (e.g. `ENHANCE_YOUR_CALM` for a
+   * rapid reset or a CONTINUATION flood).
+   */
+  readonly http2Goaways = new Counter({
+    name: "huginn_http2_goaway_sent_total",
+    help: "HTTP/2 connections ended with a GOAWAY from the server, by its error code (RFC 9113 name).",
+    labelNames: ["error_code"] as const,
+    registers: [this.registry],
+  });
   /** `scope`: `global` (`security.ip_filter`) or `route` (a route's `ip_filter`). */
   readonly ipFilterRejections = new Counter({
     name: "huginn_ip_filter_rejections_total",
@@ -181,6 +211,8 @@ export class ProxyMetrics {
     for (const result of TLS_HANDSHAKE_RESULTS) this.tlsHandshakes.inc({ result }, 0);
     for (const kind of TLS_HANDSHAKE_ERROR_KINDS) this.tlsHandshakeErrors.inc({ kind }, 0);
     for (const result of TLS_RELOAD_RESULTS) this.tlsCertificateReloads.inc({ result }, 0);
+    for (const error_code of GOAWAY_ERROR_CODES) this.http2Goaways.inc({ error_code }, 0);
+    for (const reason of CONNECTION_CLOSE_REASONS) this.connectionsClosed.inc({ reason }, 0);
     for (const kind of FINGERPRINT_KINDS) this.fingerprintDuration.zero({ kind });
   }
 }

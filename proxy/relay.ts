@@ -1,7 +1,8 @@
 /**
  * Byte relays between a client connection (decrypted TLS or plain TCP) and a loopback connection to the
  * worker's internal HTTP server. The client-to-server direction passes each chunk to a tap first, which
- * is where the HTTP/2 fingerprint is captured.
+ * is where the HTTP/2 fingerprint is captured; the other direction may pass each chunk to a downstream
+ * hook, which is where the server's HTTP/2 GOAWAYs are counted.
  *
  * @module
  */
@@ -16,6 +17,11 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
 export interface RelayHooks {
   /** Sees each client chunk before it is forwarded. */
   tap(chunk: Uint8Array): void;
+  /**
+   * Sees each server chunk before it is sent to the client. Read for every chunk, so that it can be set
+   * once the protocol is known and left unset (costing nothing) on connections that do not need it.
+   */
+  downstream?(chunk: Uint8Array): void;
 }
 
 /** Closes `c`, ignoring that it may be closed already. */
@@ -58,7 +64,9 @@ export async function relayPlain(client: Deno.Conn, internal: Deno.Conn, hooks: 
     while (true) {
       const n = await internal.read(buf);
       if (n === null) break;
-      await writeAll(client, buf.subarray(0, n));
+      const chunk = buf.subarray(0, n);
+      hooks.downstream?.(chunk);
+      await writeAll(client, chunk);
     }
     await client.closeWrite();
   } catch {
@@ -75,12 +83,13 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
     closeQuietly(internal);
   };
   const closed = new Promise((r) => client.once("close", r));
-  client.on("data", (chunk: Uint8Array) => {
+  const forward = (chunk: Uint8Array) => {
     hooks.tap(chunk);
     client.pause();
     // A failed write leaves the client paused: see `pumpUp`.
     writeAll(internal, chunk).then(() => client.resume(), () => {});
-  });
+  };
+  client.on("data", forward);
   client.on("end", () => internal.closeWrite().catch(closeBoth));
   client.on("error", closeBoth);
   closed.then(closeBoth);
@@ -89,11 +98,16 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
       const buf = new Uint8Array(16 * 1024);
       const n = await internal.read(buf);
       if (n === null) break;
-      if (!client.write(buf.subarray(0, n))) {
+      const chunk = buf.subarray(0, n);
+      hooks.downstream?.(chunk);
+      if (!client.write(chunk)) {
         await Promise.race([new Promise((r) => client.once("drain", r)), closed]);
       }
     }
-    // Let the last bytes and close_notify leave before the socket is destroyed.
+    // Nothing reads the client's bytes any more, but its EOF must be read, also when a failed write left
+    // it paused: the socket only closes on it (a server that refused a client would otherwise hold its
+    // connection until the idle timeout). Then let the last bytes and close_notify leave.
+    client.off("data", forward).resume();
     client.end();
     await tlsClient.flushed;
   } catch {

@@ -3,8 +3,9 @@
  * server (`Deno.serve`, i.e. hyper and the h2 crate) behind the relay: rapid reset (CVE-2023-44487), a
  * CONTINUATION flood (CVE-2024-27316 style), an oversized header block and invalid HPACK end in a GOAWAY
  * and a close; SETTINGS and PING floods are answered frame for frame (RFC 9113 §6.5.3, §6.7) and the
- * idle connection is closed after `timeout.idle_secs`. Meanwhile an honest client sees no error, the
- * proxy's memory stays bounded, and no connection is left open.
+ * idle connection is closed after `timeout.idle_secs`. Every GOAWAY is counted under the error code the
+ * client received, and every idle close as one. Meanwhile an honest client sees no error, the proxy's
+ * memory stays bounded, and no connection is left open.
  */
 import assert from "node:assert/strict";
 import {
@@ -25,6 +26,7 @@ import {
   tlsConnect,
 } from "./support/attack.ts";
 import { type Proxy, routeAllTo, startEcho, startProxy } from "./support/proxy_harness.ts";
+import { h2ErrorName } from "../proxy/h2_frames.ts";
 
 const IDLE_SECS = 2;
 /** How long an attacked connection may stay open after the attack: the idle timeout plus slack. */
@@ -37,6 +39,16 @@ const FLOOD_FRAMES = 5000;
 const ERR = { PROTOCOL: 0x1, COMPRESSION: 0x9, ENHANCE_YOUR_CALM: 0xb } as const;
 
 const BAD_H2 = ["huginn_bad_client_input_total", 'kind="bad_h2_preface"'] as const;
+const GOAWAY = "huginn_http2_goaway_sent_total";
+const IDLE_CLOSED = ["huginn_connections_closed_total", 'reason="idle"'] as const;
+
+/** Every `huginn_http2_goaway_sent_total` series, by its labels (`error_code="..."`). */
+async function goaways(proxy: Proxy): Promise<Map<string, number>> {
+  const { body } = await proxy.ops("/metrics");
+  return new Map(
+    [...body.matchAll(new RegExp(`^${GOAWAY}\\{(.*)\\} (\\S+)$`, "gm"))].map((m) => [m[1], Number(m[2])]),
+  );
+}
 
 type Scheme = "https" | "http";
 
@@ -117,6 +129,8 @@ Deno.test("hostile HTTP/2 clients get GOAWAY or their answers, and an honest cli
       for (const transport of ["tls", "h2c"] as const) {
         await t.step(`${name} over ${transport}`, async () => {
           const before = await badH2();
+          const goawaysBefore = await goaways(proxy);
+          const idleBefore = await proxy.metric(...IDLE_CLOSED);
           const seen = await attack(proxy, transport, frames(transport === "tls" ? "https" : "http"));
           const what = JSON.stringify(seen);
           observed.push(`${name} over ${transport}: ${what}`);
@@ -141,6 +155,18 @@ Deno.test("hostile HTTP/2 clients get GOAWAY or their answers, and an honest cli
             // which depends on how the bytes were segmented: not asserted.)
             assert.equal(await badH2(), before);
           }
+          if (seen.goaway === undefined) {
+            // Answered frame for frame and closed by the idle timer: no GOAWAY counted, one idle close.
+            // (At least: a refused TLS connection of an earlier step may be closed by the timer too, see below.)
+            assert.ok(await proxy.metricSettles(...IDLE_CLOSED, idleBefore + 1) >= idleBefore + 1, what);
+            assert.deepEqual(await goaways(proxy), goawaysBefore);
+          } else {
+            // Counted once, under the code the client received, and under no other.
+            const label = `error_code="${h2ErrorName(seen.goaway)}"`;
+            const expected = goawaysBefore.get(label)! + 1;
+            assert.equal(await proxy.metricSettles(GOAWAY, label, expected), expected, what);
+            assert.deepEqual(await goaways(proxy), new Map(goawaysBefore).set(label, expected));
+          }
         });
       }
     }
@@ -159,4 +185,20 @@ Deno.test("hostile HTTP/2 clients get GOAWAY or their answers, and an honest cli
   assert.equal(await proxy.metricSettles("huginn_connections_active", "", 0), 0);
   const grown = (await rssKiB(pid)) - rssBefore;
   assert.ok(grown < MEMORY_BOUND_KIB, `the proxy grew by ${grown} KiB`);
+});
+
+Deno.test({
+  name: "a TLS connection the HTTP/2 server refused is released at once, not by the idle timeout",
+  // Open: in about one refusal in five, Deno's node:tls never reports the client's close to the TLS socket
+  // (the EOF reaches the stream under it, `proxy/tls_front.ts`), so the relay waits for `idle_secs`.
+  ignore: true,
+  async fn() {
+    await using echo = await startEcho();
+    await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: { idle_secs: 600 } });
+    for (let i = 0; i < 10; i++) {
+      const seen = await attack(proxy, "tls", ATTACKS["rapid reset"]("https"));
+      assert.equal(seen.goaway, ERR.ENHANCE_YOUR_CALM, JSON.stringify(seen));
+    }
+    assert.equal(await proxy.metricSettles("huginn_connections_active", "", 0), 0);
+  },
 });

@@ -31,6 +31,8 @@ function recordRequest(m: ProxyMetrics): void {
   m.backendErrors.inc({ backend: "10.0.0.1:80", kind: "timeout" });
   m.connectionsRejected.inc({ reason: "limit_exceeded" });
   m.badClientInput.inc({ kind: "truncated_client_hello" });
+  m.http2Goaways.inc({ error_code: "ENHANCE_YOUR_CALM" });
+  m.connectionsClosed.inc({ reason: "idle" });
   m.requests.inc(labels);
   m.requestDuration.observe(labels, 0.02);
 }
@@ -47,6 +49,7 @@ Deno.test("every family huginn-proxy dashboards chart is exposed, with its label
       huginn_requests_duration_seconds: "histogram",
       huginn_connections_active: "gauge",
       huginn_connections_rejected_total: "counter",
+      huginn_connections_closed_total: "counter",
       huginn_tls_handshakes_total: "counter",
       huginn_tls_negotiated_total: "counter",
       huginn_tls_handshake_errors_total: "counter",
@@ -59,6 +62,7 @@ Deno.test("every family huginn-proxy dashboards chart is exposed, with its label
       huginn_backend_requests_total: "counter",
       huginn_backend_errors_total: "counter",
       huginn_bad_client_input_total: "counter",
+      huginn_http2_goaway_sent_total: "counter",
       huginn_ip_filter_rejections_total: "counter",
       huginn_no_healthy_backend_total: "counter",
       huginn_backend_healthy: "gauge",
@@ -82,6 +86,8 @@ Deno.test("every family huginn-proxy dashboards chart is exposed, with its label
       'huginn_backend_requests_total{backend="10.0.0.1:80"}',
       'huginn_backend_errors_total{backend="10.0.0.1:80",kind="timeout"}',
       'huginn_bad_client_input_total{kind="truncated_client_hello"}',
+      'huginn_http2_goaway_sent_total{error_code="ENHANCE_YOUR_CALM"}',
+      'huginn_connections_closed_total{reason="idle"}',
     ]
   ) {
     assert.equal(values.get(name), 1, name);
@@ -92,6 +98,10 @@ Deno.test("every family huginn-proxy dashboards chart is exposed, with its label
   }
   assert.equal(values.get('huginn_tls_handshakes_total{result="error"}'), 0);
   assert.equal(values.get('huginn_fingerprint_extraction_duration_seconds_count{kind="tcp"}'), 0);
+  for (const code of ["NO_ERROR", "PROTOCOL_ERROR", "COMPRESSION_ERROR", "HTTP_1_1_REQUIRED", "UNKNOWN"]) {
+    assert.equal(values.get(`huginn_http2_goaway_sent_total{error_code="${code}"}`), 0, code);
+  }
+  assert.equal(values.get('huginn_connections_closed_total{reason="shutdown"}'), 0);
 });
 
 Deno.test("extraction durations are bucketed at microsecond scale", async () => {
