@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ReadSize } from "./read_size.ts";
 import type { TlsClient } from "./tls_front.ts";
 
 /** Writes all of `bytes`; `Deno.Conn.write` may write fewer. */
@@ -34,18 +35,37 @@ export function closeQuietly(c: { close(): void }): void {
 }
 
 /**
- * Copies the client's bytes to the internal server until EOF, then half-closes towards it. A failed
- * write only stops the copy: the server has closed, and its last bytes may still be on their way to the
- * client, which the other direction must deliver before the connection is torn down.
+ * How long, after its last bytes went out, a client that is still sending is read (and what it sends
+ * dropped) before its connection is closed. Closing a socket with unread bytes makes the kernel answer
+ * with a reset, and a reset makes the client's kernel drop what the client had not read yet: typically
+ * the GOAWAY or error response that explains the close. nginx's lingering close, with a shorter wait.
+ */
+export const LINGER_MS = 2000;
+
+/** Settles when `done` does or after `LINGER_MS`, whichever is first. */
+export async function linger(done: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([done, new Promise((r) => timer = setTimeout(r, LINGER_MS))]);
+  clearTimeout(timer);
+}
+
+/**
+ * Copies the client's bytes to the internal server until EOF, then half-closes towards it. Once a write
+ * fails (the server has closed) the client's bytes are read and dropped until EOF: the server's last
+ * bytes may still be on their way to the client, see `LINGER_MS`.
  */
 async function pumpUp(client: Deno.Conn, internal: Deno.Conn, hooks: RelayHooks): Promise<void> {
-  const buf = new Uint8Array(16 * 1024);
+  const size = new ReadSize();
+  let forwarding = true;
   while (true) {
+    const buf = size.buffer();
     const n = await client.read(buf);
     if (n === null) return void internal.closeWrite().catch(() => {});
+    size.update(n);
+    if (!forwarding) continue;
     const chunk = buf.subarray(0, n);
     hooks.tap(chunk);
-    if (!await writeAll(internal, chunk).then(() => true, () => false)) return;
+    forwarding = await writeAll(internal, chunk).then(() => true, () => false);
   }
 }
 
@@ -58,17 +78,20 @@ export async function relayPlain(client: Deno.Conn, internal: Deno.Conn, hooks: 
     closeQuietly(client);
     closeQuietly(internal);
   };
-  pumpUp(client, internal, hooks).catch(closeBoth);
+  const up = pumpUp(client, internal, hooks).catch(closeBoth);
   try {
-    const buf = new Uint8Array(16 * 1024);
+    const size = new ReadSize();
     while (true) {
+      const buf = size.buffer();
       const n = await internal.read(buf);
       if (n === null) break;
+      size.update(n);
       const chunk = buf.subarray(0, n);
       hooks.downstream?.(chunk);
       await writeAll(client, chunk);
     }
     await client.closeWrite();
+    await linger(up);
   } catch {
     // either side failed: close both below
   }
@@ -94,22 +117,23 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
   client.on("error", closeBoth);
   closed.then(closeBoth);
   try {
+    const size = new ReadSize();
     while (true) {
-      const buf = new Uint8Array(16 * 1024);
+      const buf = size.buffer();
       const n = await internal.read(buf);
       if (n === null) break;
+      size.update(n);
       const chunk = buf.subarray(0, n);
       hooks.downstream?.(chunk);
       if (!client.write(chunk)) {
         await Promise.race([new Promise((r) => client.once("drain", r)), closed]);
       }
     }
-    // Nothing reads the client's bytes any more, but its EOF must be read, also when a failed write left
-    // it paused: the socket only closes on it (a server that refused a client would otherwise hold its
-    // connection until the idle timeout). Then let the last bytes and close_notify leave.
+    // The client's bytes are no longer forwarded but still read, also when a failed write left it paused:
+    // the socket only closes on its EOF, and see `LINGER_MS`. The last bytes and close_notify leave first.
     client.off("data", forward).resume();
-    client.end();
-    await tlsClient.flushed;
+    await tlsClient.end();
+    await linger(tlsClient.clientEnded);
   } catch {
     // either side failed: close both below
   }

@@ -10,6 +10,7 @@ import tls from "node:tls";
 import type { CertificateStore, TlsIdentity } from "./certificates.ts";
 import type { TlsHandshakeErrorKind } from "./metrics.ts";
 import { clientHelloEnd } from "./client_hello.ts";
+import { ReadSize } from "./read_size.ts";
 import { closeQuietly, writeAll } from "./relay.ts";
 
 /** A Node stream over a Deno connection whose first bytes were already read. */
@@ -17,6 +18,7 @@ class ConnDuplex extends Duplex {
   #conn: Deno.Conn;
   #first: Uint8Array | undefined;
   #reading = false;
+  #readSize = new ReadSize();
 
   constructor(conn: Deno.Conn, first: Uint8Array) {
     super();
@@ -49,9 +51,10 @@ class ConnDuplex extends Duplex {
         if (!this.push(rest)) return void (this.#reading = false);
       }
       while (true) {
-        const buf = new Uint8Array(16 * 1024);
+        const buf = this.#readSize.buffer();
         const n = await this.#conn.read(buf);
         if (n === null) return void this.push(null);
+        this.#readSize.update(n);
         if (!this.push(buf.subarray(0, n))) return void (this.#reading = false);
       }
     } catch (e) {
@@ -78,11 +81,13 @@ export interface TlsClient {
   /** Its `data` is the decrypted client stream; `alpnProtocol` is set. */
   socket: tls.TLSSocket;
   /**
-   * Settles once everything written to `socket` before `end()` has reached the TCP connection (and
-   * after a close). The TLS socket finishes earlier than that, so destroying it on its own `finish`
-   * would cut off the last bytes of a response.
+   * Ends the TLS stream (close_notify, then FIN) and settles once everything written to `socket` has
+   * reached the TCP connection, or it closed. The TLS socket finishes earlier than that, so destroying it
+   * on its own `finish` would cut off the last bytes of a response.
    */
-  flushed: Promise<void>;
+  end(): Promise<void>;
+  /** Settles when the client's side of the TCP connection has ended (EOF read) or closed. */
+  clientEnded: Promise<void>;
   /** The certificate the handshake chose. */
   identity: TlsIdentity;
   /** The negotiated protocol version (`TLSv1.3`) and cipher suite (`TLS_AES_128_GCM_SHA256`). */
@@ -120,6 +125,22 @@ export function acceptTls(
     raw.once("finish", r);
     raw.once("close", r);
   });
+  const clientEnded = new Promise<void>((r) => {
+    raw.once("end", r);
+    raw.once("close", r);
+  });
+  const end = () => {
+    // Deno 2.9's TLS socket does not always end the stream under it once it has finished (seen when the
+    // client's EOF came first: then its own `end` never fires either), which left the connection open
+    // until the idle timeout. Its output is in `raw`'s queue by its `finish`; ending `raw` then is safe.
+    const endRaw = () => {
+      if (!raw.destroyed && !raw.writableEnded) raw.end();
+    };
+    if (socket.writableFinished) endRaw();
+    else socket.once("finish", endRaw);
+    socket.end();
+    return flushed;
+  };
   let chosen = certs.default;
   const socket = new tls.TLSSocket(raw, {
     isServer: true,
@@ -147,7 +168,8 @@ export function acceptTls(
     socket.once("secure", () => {
       resolve({
         socket,
-        flushed,
+        end,
+        clientEnded,
         identity: { certificate: chosen, store: certs },
         version: socket.getProtocol() ?? "unknown",
         cipher: socket.getCipher()?.standardName ?? "unknown",

@@ -189,9 +189,6 @@ Deno.test("hostile HTTP/2 clients get GOAWAY or their answers, and an honest cli
 
 Deno.test({
   name: "a TLS connection the HTTP/2 server refused is released at once, not by the idle timeout",
-  // Open: in about one refusal in five, Deno's node:tls never reports the client's close to the TLS socket
-  // (the EOF reaches the stream under it, `proxy/tls_front.ts`), so the relay waits for `idle_secs`.
-  ignore: true,
   async fn() {
     await using echo = await startEcho();
     await using proxy = await startProxy({ ...routeAllTo(echo.address), timeout: { idle_secs: 600 } });
