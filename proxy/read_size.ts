@@ -16,9 +16,21 @@ export const MAX_READ = 16 * 1024;
 export class ReadSize {
   #size = MIN_READ;
 
-  /** A fresh buffer for the next read (callers hand chunks on, so buffers are not reused). */
-  buffer(): Uint8Array {
-    return new Uint8Array(this.#size);
+  /** The size of the next read's buffer. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Reads the next chunk of `conn` into a fresh buffer (callers hand chunks on, so buffers are not
+   * reused); null at EOF.
+   */
+  async read(conn: Deno.Conn): Promise<Uint8Array | null> {
+    const buf = new Uint8Array(this.#size);
+    const n = await conn.read(buf);
+    if (n === null) return null;
+    this.update(n);
+    return buf.subarray(0, n);
   }
 
   /** Records that a read returned `n` bytes: a full buffer doubles, a mostly empty one halves. */

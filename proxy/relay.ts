@@ -55,15 +55,12 @@ export async function linger(done: Promise<unknown>): Promise<void> {
  * bytes may still be on their way to the client, see `LINGER_MS`.
  */
 async function pumpUp(client: Deno.Conn, internal: Deno.Conn, hooks: RelayHooks): Promise<void> {
-  const size = new ReadSize();
+  const reads = new ReadSize();
   let forwarding = true;
   while (true) {
-    const buf = size.buffer();
-    const n = await client.read(buf);
-    if (n === null) return void internal.closeWrite().catch(() => {});
-    size.update(n);
+    const chunk = await reads.read(client);
+    if (chunk === null) return void internal.closeWrite().catch(() => {});
     if (!forwarding) continue;
-    const chunk = buf.subarray(0, n);
     hooks.tap(chunk);
     forwarding = await writeAll(internal, chunk).then(() => true, () => false);
   }
@@ -80,13 +77,10 @@ export async function relayPlain(client: Deno.Conn, internal: Deno.Conn, hooks: 
   };
   const up = pumpUp(client, internal, hooks).catch(closeBoth);
   try {
-    const size = new ReadSize();
+    const reads = new ReadSize();
     while (true) {
-      const buf = size.buffer();
-      const n = await internal.read(buf);
-      if (n === null) break;
-      size.update(n);
-      const chunk = buf.subarray(0, n);
+      const chunk = await reads.read(internal);
+      if (chunk === null) break;
       hooks.downstream?.(chunk);
       await writeAll(client, chunk);
     }
@@ -117,13 +111,10 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
   client.on("error", closeBoth);
   closed.then(closeBoth);
   try {
-    const size = new ReadSize();
+    const reads = new ReadSize();
     while (true) {
-      const buf = size.buffer();
-      const n = await internal.read(buf);
-      if (n === null) break;
-      size.update(n);
-      const chunk = buf.subarray(0, n);
+      const chunk = await reads.read(internal);
+      if (chunk === null) break;
       hooks.downstream?.(chunk);
       if (!client.write(chunk)) {
         await Promise.race([new Promise((r) => client.once("drain", r)), closed]);

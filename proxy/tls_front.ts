@@ -51,11 +51,9 @@ class ConnDuplex extends Duplex {
         if (!this.push(rest)) return void (this.#reading = false);
       }
       while (true) {
-        const buf = this.#readSize.buffer();
-        const n = await this.#conn.read(buf);
-        if (n === null) return void this.push(null);
-        this.#readSize.update(n);
-        if (!this.push(buf.subarray(0, n))) return void (this.#reading = false);
+        const chunk = await this.#readSize.read(this.#conn);
+        if (chunk === null) return void this.push(null);
+        if (!this.push(chunk)) return void (this.#reading = false);
       }
     } catch (e) {
       this.destroy(e as Error);
