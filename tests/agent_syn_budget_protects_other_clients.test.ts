@@ -6,13 +6,13 @@
  * budget settings are refused.
  *
  * The flood is a burst of crafted SYNs from a second address of the namespace, each from another source
- * port, sent through a packet socket on the veth. Its checksums are left zero: the capture hook runs
- * before any checksum is checked, and the host then drops the SYNs, so it never answers the flooder.
+ * port, sent through a packet socket on the veth (`synFloodFrame`, whose zero checksums make the host drop
+ * the SYNs after the capture hook has seen them, so it never answers the flooder).
  */
 import assert from "node:assert/strict";
-import { parseIPv4, parseIPv6 } from "../shared/ebpf_abi.ts";
 import { openSynMaps } from "../shared/syn_maps.ts";
 import { get, isRoot, mountBpffs, runAgentToExit, sample, startAgent } from "./support/agent.ts";
+import { macOf, SEND_SYN_FLOOD, synFloodFrame } from "./support/attack.ts";
 import { createNetns, type Netns } from "./support/netns.ts";
 
 const FAMILIES = ["ipv4", "ipv6"] as const;
@@ -23,70 +23,6 @@ const SYN_MAP_ENTRIES = 256;
 const FLOOD_SYNS = 5000;
 const FLOOD_FIRST_PORT = 20000;
 const HONEST_CONNECTIONS = 8;
-/** MSS 1460, NOP, NOP, SACK permitted, NOP, window scale 7. */
-const TCP_OPTIONS = [2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7];
-
-/**
- * An Ethernet frame with a TCP SYN from `src` to `dst` port `dstPort`, source port 0 (the sender fills
- * it in at `portOffset`). Checksums stay zero (see the module comment).
- */
-function synFrame(dstMac: Uint8Array, family: Family, src: string, dst: string, dstPort: number) {
-  const tcp = new Uint8Array(20 + TCP_OPTIONS.length);
-  const t = new DataView(tcp.buffer);
-  t.setUint16(2, dstPort);
-  t.setUint32(4, 0x12345678);
-  tcp[12] = (tcp.length / 4) << 4;
-  tcp[13] = 0x02;
-  t.setUint16(14, 64240);
-  tcp.set(TCP_OPTIONS, 20);
-
-  const ip = new Uint8Array(family === "ipv4" ? 20 : 40);
-  const i = new DataView(ip.buffer);
-  if (family === "ipv4") {
-    ip[0] = 0x45;
-    i.setUint16(2, ip.length + tcp.length);
-    i.setUint16(6, 0x4000);
-    ip[8] = 64;
-    ip[9] = 6;
-    ip.set(parseIPv4(src)!, 12);
-    ip.set(parseIPv4(dst)!, 16);
-  } else {
-    ip[0] = 0x60;
-    i.setUint16(4, tcp.length);
-    ip[6] = 6;
-    ip[7] = 64;
-    ip.set(parseIPv6(src)!, 8);
-    ip.set(parseIPv6(dst)!, 24);
-  }
-
-  const frame = new Uint8Array(14 + ip.length + tcp.length);
-  frame.set(dstMac, 0);
-  frame.set([0x02, 0x68, 0x66, 0x70, 0, 1], 6);
-  new DataView(frame.buffer).setUint16(12, family === "ipv4" ? 0x0800 : 0x86dd);
-  frame.set(ip, 14);
-  frame.set(tcp, 14 + ip.length);
-  return {
-    hex: Array.from(frame, (b) => b.toString(16).padStart(2, "0")).join(""),
-    portOffset: 14 + ip.length,
-  };
-}
-
-/**
- * Sends, out of interface argv[1], `count` copies of each frame with source ports `first`, `first + 1`,
- * ... (arguments in fours: frame hex, port offset, first port, count). python3: Deno has no packet sockets.
- */
-const SEND_BURST = `
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((sys.argv[1], 0))
-args = sys.argv[2:]
-for i in range(0, len(args), 4):
-    frame, offset, first, count = bytearray.fromhex(args[i]), int(args[i + 1]), int(args[i + 2]), int(args[i + 3])
-    for port in range(first, first + count):
-        frame[offset:offset + 2] = port.to_bytes(2, "big")
-        s.send(frame)
-`;
-
 /**
  * Connects from inside `ns` to `address` on the listener's port and returns the peer the listener saw.
  * Like the flood, on CPU 0: the LRU map keeps recent entries on per-CPU lists, and entries waiting on
@@ -139,11 +75,6 @@ async function addFlooder(ns: Netns): Promise<Addresses> {
   };
 }
 
-async function macOf(ifname: string): Promise<Uint8Array> {
-  const text = (await Deno.readTextFile(`/sys/class/net/${ifname}/address`)).trim();
-  return new Uint8Array(text.split(":").map((x) => parseInt(x, 16)));
-}
-
 /** What one run saw, per family. */
 interface Outcome {
   honestKept: number;
@@ -183,16 +114,10 @@ async function floodAfterHonestClients(budget: number): Promise<Record<Family, O
   }
   const mac = await macOf(ns.hostIf);
   const bursts = FAMILIES.flatMap((family) => {
-    const { hex, portOffset } = synFrame(
-      mac,
-      family,
-      addresses.flooder[family],
-      addresses.server[family],
-      port,
-    );
+    const { hex, portOffset } = synFloodFrame(mac, addresses.flooder[family], addresses.server[family], port);
     return [hex, String(portOffset), String(FLOOD_FIRST_PORT), String(FLOOD_SYNS)];
   });
-  await ns.run(["taskset", "-c", "0", "python3", "-c", SEND_BURST, ns.nsIf, ...bursts]);
+  await ns.run(["taskset", "-c", "0", "python3", "-c", SEND_SYN_FLOOD, ns.nsIf, "1", ...bursts]);
 
   const metrics = (await get(`${agent.url}/metrics`)).body;
   const maps = openSynMaps(pinPath);
@@ -275,10 +200,11 @@ Deno.test({
       ns.run([
         "python3",
         "-c",
-        SEND_BURST,
+        SEND_SYN_FLOOD,
         ns.nsIf,
+        "1",
         ...FAMILIES.flatMap((family) => {
-          const frame = synFrame(mac, family, addresses.flooder[family], addresses.server[family], port);
+          const frame = synFloodFrame(mac, addresses.flooder[family], addresses.server[family], port);
           return [frame.hex, String(frame.portOffset), String(first), String(2 * budget)];
         }),
       ]);

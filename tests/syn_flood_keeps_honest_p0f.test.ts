@@ -57,11 +57,11 @@ Deno.test({
       "-c",
       SEND_SYN_FLOOD,
       ns.nsIf,
+      String(FLOOD_ROUNDS),
       frame.hex,
       String(frame.portOffset),
       "20000",
       String(FLOOD_PORTS),
-      String(FLOOD_ROUNDS),
     ]);
     let flooding = true;
     flood.finally(() => flooding = false);

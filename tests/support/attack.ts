@@ -8,6 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import tls from "node:tls";
+import { parseIPv4, parseIPv6 } from "../../shared/ebpf_abi.ts";
 import { parseEchoes, type Proxy, run } from "./proxy_harness.ts";
 
 /** The HTTP/2 client connection preface (RFC 9113 §3.4). */
@@ -401,16 +402,14 @@ export function httpsOnce(port: number, request: string): Promise<string> {
 /** MSS 1460, NOP, NOP, SACK permitted, NOP, window scale 7. */
 const FLOOD_TCP_OPTIONS = [2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7];
 
-function ipv4Bytes(address: string): number[] {
-  return address.split(".").map(Number);
-}
-
 /**
- * An Ethernet frame with an IPv4 TCP SYN from `src` to `dst`:`dstPort`, for `sendSynFlood`. The source
- * port is filled in per SYN at `portOffset`; checksums stay zero, so the host drops these SYNs after the
- * capture hook (which runs before any checksum is checked) and never answers the flooder.
+ * An Ethernet frame with a TCP SYN from `src` to `dst`:`dstPort` (both IPv4 or both IPv6), for
+ * `SEND_SYN_FLOOD`. The source port is filled in per SYN at `portOffset`; checksums stay zero, so the
+ * host drops these SYNs after the capture hook (which runs before any checksum is checked) and never
+ * answers the flooder.
  */
 export function synFloodFrame(dstMac: Uint8Array, src: string, dst: string, dstPort: number) {
+  const v6 = src.includes(":");
   const tcp = new Uint8Array(20 + FLOOD_TCP_OPTIONS.length);
   const t = new DataView(tcp.buffer);
   t.setUint16(2, dstPort);
@@ -419,32 +418,48 @@ export function synFloodFrame(dstMac: Uint8Array, src: string, dst: string, dstP
   tcp[13] = 0x02;
   t.setUint16(14, 64240);
   tcp.set(FLOOD_TCP_OPTIONS, 20);
-  const ip = new Uint8Array(20);
+  const ip = new Uint8Array(v6 ? 40 : 20);
   const i = new DataView(ip.buffer);
-  ip[0] = 0x45;
-  i.setUint16(2, ip.length + tcp.length);
-  i.setUint16(6, 0x4000);
-  ip[8] = 64;
-  ip[9] = 6;
-  ip.set(ipv4Bytes(src), 12);
-  ip.set(ipv4Bytes(dst), 16);
-  const frame = concat(dstMac, [0x02, 0x68, 0x66, 0x70, 0, 1, 0x08, 0x00], ip, tcp);
-  return { hex: Array.from(frame, (b) => b.toString(16).padStart(2, "0")).join(""), portOffset: 34 };
+  if (v6) {
+    ip[0] = 0x60;
+    i.setUint16(4, tcp.length);
+    ip[6] = 6;
+    ip[7] = 64;
+    ip.set(parseIPv6(src)!, 8);
+    ip.set(parseIPv6(dst)!, 24);
+  } else {
+    ip[0] = 0x45;
+    i.setUint16(2, ip.length + tcp.length);
+    i.setUint16(6, 0x4000);
+    ip[8] = 64;
+    ip[9] = 6;
+    ip.set(parseIPv4(src)!, 12);
+    ip.set(parseIPv4(dst)!, 16);
+  }
+  const ethertype = v6 ? [0x86, 0xdd] : [0x08, 0x00];
+  const frame = concat(dstMac, [0x02, 0x68, 0x66, 0x70, 0, 1, ...ethertype], ip, tcp);
+  return {
+    hex: Array.from(frame, (b) => b.toString(16).padStart(2, "0")).join(""),
+    portOffset: 14 + ip.length,
+  };
 }
 
 /**
- * A python3 script (Deno has no packet sockets) that sends, out of interface argv[1], frame argv[2] with
- * the source port at argv[3] set to each of argv[4] .. argv[4] + argv[5] - 1, `rounds` times over.
+ * A python3 script (Deno has no packet sockets) that sends, out of interface argv[1], argv[2] rounds of
+ * bursts; each burst is four arguments (frame hex, port offset, first port, count): the frame once for
+ * each source port `first` .. `first + count - 1`.
  */
 export const SEND_SYN_FLOOD = `
 import socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))
-frame, offset, first, count, rounds = bytearray.fromhex(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+rounds, args = int(sys.argv[2]), sys.argv[3:]
 for _ in range(rounds):
-    for port in range(first, first + count):
-        frame[offset:offset + 2] = port.to_bytes(2, "big")
-        s.send(frame)
+    for i in range(0, len(args), 4):
+        frame, offset, first, count = bytearray.fromhex(args[i]), int(args[i + 1]), int(args[i + 2]), int(args[i + 3])
+        for port in range(first, first + count):
+            frame[offset:offset + 2] = port.to_bytes(2, "big")
+            s.send(frame)
 `;
 
 /** The MAC address of interface `ifname`. */
