@@ -7,21 +7,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Http1Pool, type Http1Response, UpstreamError } from "../proxy/http1_client.ts";
+import { readRequestHead } from "./support/http1_wire.ts";
 
 const POOL_OPTS = { connectTimeoutMs: 2000, idleTimeoutMs: 5000, maxIdlePerBackend: 4 };
 const enc = new TextEncoder();
-
-/** Reads one request head (these tests send no request bodies). */
-async function readRequestHead(conn: Deno.Conn): Promise<string | null> {
-  let text = "";
-  const buf = new Uint8Array(4096);
-  while (!text.includes("\r\n\r\n")) {
-    const n = await conn.read(buf);
-    if (n === null) return null;
-    text += new TextDecoder().decode(buf.subarray(0, n));
-  }
-  return text;
-}
 
 /**
  * A backend that answers each request, on whichever connection, with the next of `responses` (raw

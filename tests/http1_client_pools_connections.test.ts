@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Http1Pool, UpstreamError } from "../proxy/http1_client.ts";
+import { readRequestHead } from "./support/http1_wire.ts";
 
 const POOL_OPTS = { connectTimeoutMs: 2000, idleTimeoutMs: 5000, maxIdlePerBackend: 4 };
 const enc = new TextEncoder();
@@ -14,18 +15,6 @@ const get = (pool: Http1Pool, addr: string, signal?: AbortSignal) =>
   pool.request(addr, { method: "GET", path: "/", headers: [["host", "h"]], body: null, signal });
 
 const isKind = (kind: string) => (e: unknown) => e instanceof UpstreamError && e.kind === kind;
-
-/** Reads one request head; null when the client closed the connection. */
-async function readRequestHead(conn: Deno.Conn): Promise<string | null> {
-  let text = "";
-  const buf = new Uint8Array(4096);
-  while (!text.includes("\r\n\r\n")) {
-    const n = await conn.read(buf);
-    if (n === null) return null;
-    text += new TextDecoder().decode(buf.subarray(0, n));
-  }
-  return text;
-}
 
 /**
  * A raw backend running `script` on every connection it accepts (the connection is closed afterwards);
