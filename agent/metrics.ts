@@ -7,7 +7,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { COUNTER_KINDS, counterIndex, type CounterKind, FAMILIES, type Family } from "../shared/ebpf_abi.ts";
 import { mapLookup, possibleCpus } from "../shared/libbpf.ts";
-import { createRegistry } from "../shared/metrics.ts";
+import { createRegistry, registerProcessMetrics } from "../shared/metrics.ts";
 
 /** Counter values per family and kind. */
 export type CounterValues = Record<Family, Record<CounterKind, number>>;
@@ -50,9 +50,10 @@ const HELP: Record<CounterKind, [string, string]> = {
   ],
 };
 
-/** A registry with build info, `huginn_ebpf_up` and the per-family SYN counters. */
+/** A registry with build info, the `process_*` families, `huginn_ebpf_up` and the per-family SYN counters. */
 export function createAgentRegistry(source: MetricsSource): Registry {
   const registry = createRegistry("huginn_ebpf");
+  registerProcessMetrics(registry);
   new Gauge({
     name: "huginn_ebpf_up",
     help: "1 when the capture program is attached and its maps are pinned, else 0.",

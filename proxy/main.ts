@@ -143,7 +143,10 @@ function spawnWorker(
   return state;
 }
 
-/** Collects every worker's metrics snapshot and merges them with the main thread's `own`. */
+/**
+ * Collects every worker's metrics snapshot, merges them, and appends the main thread's `own` families as
+ * they are: summing is only for what each worker counts, and merging would drop `process_start_time_seconds`.
+ */
 async function collectMetrics(workers: WorkerState[], nextId: () => number, own: Registry): Promise<string> {
   const snapshots = await Promise.all(workers.map(({ worker }) => {
     const id = nextId();
@@ -157,7 +160,7 @@ async function collectMetrics(workers: WorkerState[], nextId: () => number, own:
       worker.postMessage({ type: "metrics", id } satisfies ToWorker);
     });
   }));
-  return await aggregateMetrics([...snapshots, await own.getMetricsAsJSON()]);
+  return await aggregateMetrics(snapshots) + await own.metrics();
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { createRegistry } from "../shared/metrics.ts";
+import { createRegistry, registerProcessMetrics } from "../shared/metrics.ts";
 import { H2_ERROR_CODES } from "./h2_frames.ts";
 
 /** Outcomes of looking up a connection's SYN; `stale` is a record older than `tcp_max_age_ms`. */
@@ -221,6 +221,7 @@ export class ProxyMetrics {
 export const CONFIG_RELOAD_RESULTS = ["applied", "unchanged", "invalid", "restart_required"] as const;
 
 /** The main thread's own metrics: configuration reloads. Merged into `/metrics` with the workers'. */
+/** The main thread's own families: configuration reloads, and the process-wide `process_*` families. */
 export class ConfigMetrics {
   /** Without build info: the workers report it. */
   readonly registry: Registry = new Registry();
@@ -244,6 +245,7 @@ export class ConfigMetrics {
 
   constructor() {
     for (const result of CONFIG_RELOAD_RESULTS) this.reloads.inc({ result }, 0);
+    registerProcessMetrics(this.registry);
   }
 
   /** Records that the configuration with `hash` is now in force. */

@@ -55,7 +55,9 @@ for (const { mode, detach, attached, signal } of cases) {
       assert.ok(await attached(ns.hostIf));
       assert.equal((await get(`${agent.url}/live`)).status, 200);
       assert.equal(JSON.parse((await get(`${agent.url}/health`)).body).status, "ok");
-      assert.equal(sample((await get(`${agent.url}/metrics`)).body, "huginn_ebpf_up"), 1);
+      const metrics = (await get(`${agent.url}/metrics`)).body;
+      assert.equal(sample(metrics, "huginn_ebpf_up"), 1);
+      assert.ok((sample(metrics, "process_resident_memory_bytes") ?? 0) > 0, "the agent reports its memory");
 
       await detach(ns.hostIf);
       const ready = await get(`${agent.url}/ready`);

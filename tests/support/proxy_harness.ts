@@ -174,6 +174,8 @@ export async function startProxy(
     listenHost?: string;
     /** The proxy's limit of open files, soft and hard (`prlimit` execs the proxy: same pid). */
     openFiles?: number;
+    /** Permission flags instead of `-A`, e.g. those of an image. */
+    permissions?: string[];
   } = {},
 ): Promise<Proxy> {
   const dir = await tempDir();
@@ -195,7 +197,12 @@ export async function startProxy(
     telemetry: { metrics_addr: "127.0.0.1", metrics_port: metricsPort },
   };
   await Deno.writeTextFile(configPath, stringify(full));
-  const p = spawn(["run", "--unstable-net", "-A", "proxy/main.ts", configPath], opts.env, opts.openFiles);
+  const permissions = opts.permissions ?? ["-A"];
+  const p = spawn(
+    ["run", "--unstable-net", ...permissions, "proxy/main.ts", configPath],
+    opts.env,
+    opts.openFiles,
+  );
   const ops = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
     return { status: r.status, body: await r.text() };
