@@ -437,14 +437,14 @@ async function imageOf(c: IContainer): Promise<Dockerfile> {
   return await dockerfile(path.replace("manifests/docker/", ""));
 }
 
-/** The metric names the Grafana dashboard queries, without histogram suffixes. */
+/** The metric names the Grafana dashboard queries, without histogram suffixes; `process_*` ones both serve. */
 async function dashboardMetrics(): Promise<Set<string>> {
   const dashboard = JSON.parse(await Deno.readTextFile(`${ROOT}manifests/grafana/huginn.json`));
   const names = new Set<string>();
   // deno-lint-ignore no-explicit-any
   for (const panel of dashboard.panels.filter((p: any) => p.targets)) {
     for (const { expr } of panel.targets) {
-      for (const [name] of expr.matchAll(/\bhuginn_\w+/g)) {
+      for (const [name] of expr.matchAll(/\b(?:huginn|process)_\w+/g)) {
         names.add(name.replace(/_(bucket|sum|count)$/, ""));
       }
     }
@@ -506,7 +506,7 @@ Deno.test({
         const port = portNumber(c, "metrics");
         const served = families((await getIn(netns, `http://127.0.0.1:${port}/metrics`)).body);
         const missing = [...charted].filter((m) =>
-          (c === agent) === m.startsWith("huginn_ebpf_") && !served.has(m)
+          (m.startsWith("process_") || (c === agent) === m.startsWith("huginn_ebpf_")) && !served.has(m)
         );
         if (missing.length > 0) {
           throw new Error(`${c.name} does not serve charted metrics: ${missing.join(", ")}`);
