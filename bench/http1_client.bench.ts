@@ -2,8 +2,12 @@
  * Requests/s of `Http1Pool` against `fetch` with a keep-alive `Deno.createHttpClient`, both on the same
  * local `Deno.serve` backend (a separate process) in the same run: one request at a time, 16 concurrent, and a 4 KiB upload.
  * Bodies are read to the end so connections return to the pools.
+ *
+ * And what the fingerprint fields add to each request: a browser-like request head encoded and written
+ * with and without them (the rest of a request is the same either way, and its round trip would hide a
+ * difference of this size).
  */
-import { Http1Pool } from "../proxy/http1_client.ts";
+import { FieldBlock, headBytes, Http1Pool, requestHead } from "../proxy/http1_client.ts";
 
 // The backend runs in its own process so the figures measure the clients, not the server sharing their
 // thread. It exits when its stdin closes, i.e. when this bench process ends.
@@ -56,3 +60,61 @@ Deno.bench("fetch 16 concurrent GETs", { group: "concurrent" }, async () => {
 });
 Deno.bench("Http1Pool POST 4 KiB", { group: "upload", baseline: true }, () => viaPool(upload));
 Deno.bench("fetch POST 4 KiB", { group: "upload" }, () => viaFetch(upload));
+
+/** A browser's request as the proxy forwards it: its own headers, then the proxy's `x-forwarded-*`. */
+const browser: [string, string][] = [
+  ["host", "example.com"],
+  ["user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"],
+  ["accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"],
+  ["accept-encoding", "gzip, deflate, br, zstd"],
+  ["accept-language", "en-US,en;q=0.5"],
+  ["cookie", "session=0123456789abcdef; theme=dark"],
+  ["referer", "https://example.com/start"],
+  ["x-forwarded-for", "198.51.100.7"],
+  ["x-forwarded-host", "example.com"],
+  ["x-forwarded-port", "51234"],
+  ["x-forwarded-proto", "https"],
+];
+
+/** A full set of fingerprints of a Chrome-like HTTP/2 client (~1.3 KB); the raw JA4/JA3 forms are long. */
+const fingerprints: Array<[string, string]> = [
+  ["x-tls-ja4", "t13d1715h2_5b57614c22b0_3cbfd9057e0d"],
+  ["x-tls-ja4-r", `t13d1715h2_${"002f,0035,009c,009d,".repeat(4)}1301_${"0005,000a,000b,".repeat(5)}0403`],
+  ["x-tls-ja4-o", "t13d1715h2_5b57614c22b0_0c0ab9d9d5f6"],
+  ["x-tls-ja4-or", `t13d1715h2_${"1301,1303,1302,".repeat(5)}c02b_${"0000,0017,ff01,".repeat(5)}0403`],
+  ["x-tls-ja4-s1", "t13d1715h2_5b57614c22b0_3cbfd9057e0d"],
+  ["x-tls-ja4-s1r", `t13d1715h2_${"002f,0035,".repeat(8)}1301_${"000a,000b,".repeat(8)}0403`],
+  ["x-tls-ja3", `771,${"4865-4867-4866-".repeat(5)}49195,${"0-23-65281-".repeat(6)}10,29-23-24,0`],
+  ["x-tls-ja3-hash", "b5001237acdf006056b409cc433726b0"],
+  ["x-http2-akamai", "1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s"],
+];
+
+const sink = Deno.openSync("/dev/null", { write: true });
+const writeBuffer = new Uint8Array(32 * 1024);
+
+/**
+ * What `Http1Pool.request` does with a request head before it waits for the response, the write made
+ * synchronous and to /dev/null: a socket's asynchronous write varies by more than what is measured here.
+ */
+function sendHead(headers: Iterable<readonly [string, string] | FieldBlock>): void {
+  const head = requestHead(backend, { method: "GET", path: "/", headers, body: null });
+  const bytes = headBytes(head.text, writeBuffer);
+  for (let off = 0; off < bytes.length;) off += sink.writeSync(bytes.subarray(off));
+}
+
+const withBlock = [...browser, new FieldBlock(fingerprints)];
+const withFields = [...browser, ...fingerprints];
+Deno.bench(
+  "request head, fingerprinting off",
+  { group: "request head", baseline: true },
+  () => sendHead(browser),
+);
+Deno.bench("request head with the 9 fingerprint fields, one block per connection", {
+  group: "request head",
+}, () => sendHead(withBlock));
+// What the block saves: the fields checked and joined again for every request.
+Deno.bench(
+  "request head with the 9 fingerprint fields, one by one",
+  { group: "request head" },
+  () => sendHead(withFields),
+);

@@ -7,6 +7,7 @@
  */
 import type { Peer } from "../shared/syn_record.ts";
 import type { TlsIdentity } from "./certificates.ts";
+import { FieldBlock } from "./http1_client.ts";
 import type { ConnectionCloseReason } from "./metrics.ts";
 
 /** One client connection, as the handler sees it. */
@@ -22,6 +23,8 @@ export interface ConnectionContext {
   protocol: "HTTP/1.1" | "HTTP/2";
   /** Fingerprint headers, computed once per connection and reused by every request on it. */
   fingerprints: Array<[string, string]>;
+  /** `fingerprints` checked and serialized, for `fingerprintFields`. */
+  fingerprintFields?: FieldBlock;
   /** Requests whose response is not fully sent yet; an idle connection has none. */
   inflight: number;
   /** Requests that reached the handler so far. */
@@ -35,6 +38,19 @@ export interface ConnectionContext {
   lastActive: number;
   /** Closes the client connection and its relay, for `reason` (counted once per connection). */
   close(reason: ConnectionCloseReason): void;
+}
+
+/**
+ * The connection's fingerprint headers, checked and serialized once for all its requests. Built again
+ * when the list grew: the Akamai fingerprint joins it once the first HTTP/2 HEADERS frame is seen.
+ */
+export function fingerprintFields(
+  ctx: Pick<ConnectionContext, "fingerprints" | "fingerprintFields">,
+): FieldBlock {
+  if (ctx.fingerprintFields?.fields.length !== ctx.fingerprints.length) {
+    ctx.fingerprintFields = new FieldBlock(ctx.fingerprints);
+  }
+  return ctx.fingerprintFields;
 }
 
 /** The open connections of one worker, by relay source port. */

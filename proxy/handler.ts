@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../shared/log.ts";
 import { isMisdirected } from "./certificates.ts";
-import type { ConnectionTable } from "./connections.ts";
+import { type ConnectionTable, fingerprintFields } from "./connections.ts";
 import { applyEdits } from "./header_rules.ts";
 import { forwardRequestHeaders } from "./headers.ts";
 import type { ProxyMetrics } from "./metrics.ts";
@@ -87,7 +87,7 @@ export function createHandler(deps: HandlerDeps): Deno.ServeHandler<Deno.NetAddr
         clientPort: ctx.peer.port,
         proto: ctx.proto,
         host,
-        fingerprints: match.fingerprinting ? ctx.fingerprints : [],
+        fingerprints: match.fingerprinting ? fingerprintFields(ctx) : undefined,
         forwardedFor: policy.trustedProxies.has(client) ? "append" : "replace",
       });
       for (const header of spoofed) metrics.spoofingAttempts.inc({ header });

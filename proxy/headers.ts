@@ -5,6 +5,7 @@
  * @module
  */
 import { HeaderList } from "./header_list.ts";
+import type { FieldBlock } from "./http1_client.ts";
 
 /** The request headers carrying fingerprints, in the order spoofing reports list them. */
 export const FINGERPRINT_HEADERS = [
@@ -56,8 +57,8 @@ export interface ForwardContext {
   proto: "https" | "http";
   /** The host as the client sent it. */
   host: string;
-  /** Fingerprint header name/value pairs computed for this connection; empty when fingerprinting is off. */
-  fingerprints: ReadonlyArray<readonly [string, string]>;
+  /** The fingerprint headers computed for this connection; undefined when fingerprinting is off. */
+  fingerprints: FieldBlock | undefined;
   /**
    * What becomes of the client's `x-forwarded-for`: `append` the client address to it (the client is a
    * trusted proxy) or `replace` it with the client address (anyone else could write any address there).
@@ -97,7 +98,7 @@ export function forwardRequestHeaders(incoming: Headers, ctx: ForwardContext): {
   headers.append("x-forwarded-proto", ctx.proto);
   const spoofed = owned === 0 ? [] : PROXY_OWNED.filter((_, i) => owned & (1 << i));
   if (spoofed.length > 0) headers.append(SPOOFING_HEADER, spoofed.join(", "));
-  for (const [name, value] of ctx.fingerprints) headers.append(name, value);
+  if (ctx.fingerprints !== undefined) headers.appendBlock(ctx.fingerprints);
   return { headers, spoofed };
 }
 

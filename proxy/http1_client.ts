@@ -38,7 +38,7 @@ export class UpstreamError extends Error {
 /** Pool settings. */
 export interface Http1PoolOptions {
   connectTimeoutMs: number;
-  /** How long an unused connection stays open for reuse. */
+  /** How long an unused connection stays open for reuse (checked by a sweep, see `sweepPeriod`). */
   idleTimeoutMs: number;
   maxIdlePerBackend: number;
 }
@@ -49,7 +49,7 @@ export interface Http1Request {
   /** The request target, e.g. `/a?b=c`. */
   path: string;
   /** Sent exactly as given, in order; only `host` (when missing) and body framing are added. */
-  headers: Iterable<[string, string]>;
+  headers: Iterable<readonly [string, string] | FieldBlock>;
   body: ReadableStream<Uint8Array> | null;
   /** Aborting closes the connection; the pending promise or body stream fails with the signal's reason. */
   signal?: AbortSignal;
@@ -72,13 +72,14 @@ export interface Http1Response {
 const BUFFER_SIZE = 64 * 1024;
 // Bodies up to this size with a known length go out in the same write as the head.
 const SMALL_BODY = 16 * 1024;
+// The write buffer: a request head with a small body, or a small chunk with its framing.
+const WRITE_BUFFER_SIZE = 2 * SMALL_BODY;
 // More interim (1xx) responses than this before the final one is a misbehaving backend.
 const MAX_INTERIM = 16;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
-const NON_ASCII = /[\x80-\uffff]/;
 const DIGITS = /^\d{1,15}$/;
 const encoder = new TextEncoder();
 const CRLF = new Uint8Array([13, 10]);
@@ -88,7 +89,7 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** One TCP connection to a backend and its read buffer. */
+/** One TCP connection to a backend and its buffers. */
 class Connection {
   readonly buf = new Uint8Array(BUFFER_SIZE);
   start = 0;
@@ -96,9 +97,9 @@ class Connection {
   /** Bytes read since the current exchange began: a reused connection failing at 0 was stale. */
   received = 0;
   closed = false;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
-  // Frames small request chunks (size line + data + CRLF) into one write.
-  #scratch: Uint8Array | undefined;
+  /** `performance.now()` when the connection went back to the pool. */
+  idleSince = 0;
+  #out: Uint8Array | undefined;
 
   constructor(readonly tcp: Deno.TcpConn, readonly backend: string) {}
 
@@ -143,10 +144,17 @@ class Connection {
     }
   }
 
+  /**
+   * Where a request head and a small body, or a small chunk and its framing, are put together for one
+   * write: allocating a buffer per request costs more than encoding the head. Only one write at a time.
+   */
+  get writeBuffer(): Uint8Array {
+    return this.#out ??= new Uint8Array(WRITE_BUFFER_SIZE);
+  }
+
   /** Writes one chunk in the chunked coding. */
   async writeChunk(data: Uint8Array): Promise<void> {
-    this.#scratch ??= new Uint8Array(SMALL_BODY + 32);
-    const frame = this.#scratch;
+    const frame = this.writeBuffer;
     const hex = data.length.toString(16);
     for (let i = 0; i < hex.length; i++) frame[i] = hex.charCodeAt(i);
     const sizeLine = hex.length + 2;
@@ -166,7 +174,6 @@ class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.idleTimer);
     try {
       this.tcp.close();
     } catch {
@@ -175,22 +182,61 @@ class Connection {
   }
 }
 
-/** The encoded request head and how the body must be framed. */
-interface EncodedHead {
-  bytes: Uint8Array;
+/**
+ * Header fields checked and serialized once, for fields that many requests carry unchanged (the
+ * fingerprints of a client connection): each request then copies the ready text instead of checking and
+ * joining the fields again. `host` and the body framing fields belong to one request, not in a block.
+ */
+export class FieldBlock {
+  readonly fields: ReadonlyArray<readonly [string, string]>;
+  /** `name: value\r\n` for each field, in order. */
+  readonly text: string;
+  /** Why the fields cannot be sent; the request carrying them fails with it as a `TypeError`. */
+  readonly problem: string | undefined;
+
+  constructor(fields: Iterable<readonly [string, string]>) {
+    // A copy: the caller's list may grow afterwards.
+    this.fields = Array.from(fields, ([name, value]) => [name, value] as const);
+    let text = "";
+    let problem: string | undefined;
+    for (const [name, value] of this.fields) {
+      if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) problem ??= `invalid header ${name}`;
+      else if (PER_REQUEST.has(name.toLowerCase())) problem ??= `${name} cannot be in a field block`;
+      text += `${name}: ${value}\r\n`;
+    }
+    this.text = text;
+    this.problem = problem;
+  }
+}
+
+const PER_REQUEST = new Set(["host", "content-length", "transfer-encoding"]);
+
+/** A serialized request head and how the body must be framed. */
+export interface RequestHead {
+  /** The head, one char per byte. */
+  text: string;
   /** The declared body length, or null for chunked (or no body). */
   contentLength: number | null;
 }
 
-/** Serializes the request head, adding `host` when missing and `transfer-encoding` when needed. */
-function encodeHead(backend: string, req: Http1Request): EncodedHead {
+/**
+ * The head `Http1Pool.request` sends for `req` to `backend`: the fields checked (blocks were already)
+ * and joined, `host` added when missing and `transfer-encoding` when needed.
+ */
+export function requestHead(backend: string, req: Http1Request): RequestHead {
   if (!TOKEN.test(req.method)) throw new TypeError(`invalid method ${JSON.stringify(req.method)}`);
   if (!TARGET.test(req.path)) throw new TypeError(`invalid request target ${JSON.stringify(req.path)}`);
   let fields = "";
   let host = false;
   let contentLength: string | undefined;
   let chunked = false;
-  for (const [name, value] of req.headers) {
+  for (const field of req.headers) {
+    if (field instanceof FieldBlock) {
+      if (field.problem !== undefined) throw new TypeError(field.problem);
+      fields += field.text;
+      continue;
+    }
+    const [name, value] = field;
     if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) throw new TypeError(`invalid header ${name}`);
     fields += `${name}: ${value}\r\n`;
     const lower = name.toLowerCase();
@@ -222,21 +268,29 @@ function encodeHead(backend: string, req: Http1Request): EncodedHead {
   } else if (req.body !== null && !chunked) {
     fields += "transfer-encoding: chunked\r\n";
   }
-  const head = `${req.method} ${req.path} HTTP/1.1\r\n${host ? "" : `host: ${backend}\r\n`}${fields}\r\n`;
-  return { bytes: NON_ASCII.test(head) ? latin1Bytes(head) : encoder.encode(head), contentLength: length };
+  const text = `${req.method} ${req.path} HTTP/1.1\r\n${host ? "" : `host: ${backend}\r\n`}${fields}\r\n`;
+  return { text, contentLength: length };
 }
 
-/** One byte per char: header values are byte strings, not UTF-8. */
-function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+/**
+ * `head` (one char per byte) as bytes at the start of `buffer`, or of a new buffer when it does not fit
+ * with `room` more bytes after it; returns the head and the room.
+ */
+export function headBytes(head: string, buffer: Uint8Array, room = 0): Uint8Array {
+  const size = head.length + room;
+  const out = size <= buffer.length ? buffer : new Uint8Array(size);
+  const { read, written } = encoder.encodeInto(head, out);
+  // Anything beyond ASCII went out as UTF-8, but header values are bytes (obs-text): one per char.
+  if (read !== head.length || written !== head.length) {
+    for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
+  }
+  return out.subarray(0, size);
 }
 
 /** Sends the head and the body in its framing; small known-length bodies share the head's write. */
 async function writeRequest(
   conn: Connection,
-  head: EncodedHead,
+  head: RequestHead,
   body: ReadableStream<Uint8Array>,
 ): Promise<void> {
   const reader = body.getReader();
@@ -250,7 +304,7 @@ async function writeRequest(
   const expected = head.contentLength;
   try {
     if (expected === null) {
-      await conn.write(head.bytes);
+      await conn.write(headBytes(head.text, conn.writeBuffer));
       for (let r = await read(); !r.done; r = await read()) {
         if (r.value.length > 0) await conn.writeChunk(r.value);
       }
@@ -258,14 +312,13 @@ async function writeRequest(
       return;
     }
     let sent = 0;
-    const small = expected <= SMALL_BODY ? new Uint8Array(head.bytes.length + expected) : null;
-    if (small !== null) small.set(head.bytes);
-    else await conn.write(head.bytes);
+    const small = expected <= SMALL_BODY ? headBytes(head.text, conn.writeBuffer, expected) : null;
+    if (small === null) await conn.write(headBytes(head.text, conn.writeBuffer));
     for (let r = await read(); !r.done; r = await read()) {
       if (sent + r.value.length > expected) {
         throw new UpstreamError("request_body", `request body longer than its content-length ${expected}`);
       }
-      if (small !== null) small.set(r.value, head.bytes.length + sent);
+      if (small !== null) small.set(r.value, head.text.length + sent);
       else await conn.write(r.value);
       sent += r.value.length;
     }
@@ -391,6 +444,7 @@ function splitBackend(backend: string): { hostname: string; port: number } {
 export class Http1Pool {
   #opts: Http1PoolOptions;
   #idle = new Map<string, Connection[]>();
+  #sweep: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(opts: Http1PoolOptions) {
@@ -405,7 +459,7 @@ export class Http1Pool {
   async request(backend: string, req: Http1Request): Promise<Http1Response> {
     req.signal?.throwIfAborted();
     if (this.#closed) throw new UpstreamError("connect", "the pool is closed");
-    const head = encodeHead(backend, req);
+    const head = requestHead(backend, req);
     const idle = this.#takeIdle(backend);
     try {
       if (idle !== undefined) {
@@ -428,6 +482,7 @@ export class Http1Pool {
     this.#closed = true;
     for (const list of this.#idle.values()) for (const conn of list) conn.close();
     this.#idle.clear();
+    this.#stopSweep();
   }
 
   async #connect(backend: string, signal?: AbortSignal): Promise<Connection> {
@@ -456,7 +511,7 @@ export class Http1Pool {
   }
 
   /** Sends the request on `conn` and reads up to the final response head. */
-  async #exchange(conn: Connection, head: EncodedHead, req: Http1Request): Promise<Http1Response> {
+  async #exchange(conn: Connection, head: RequestHead, req: Http1Request): Promise<Http1Response> {
     conn.received = 0;
     const signal = req.signal;
     // Closing the socket is what interrupts a pending read or write.
@@ -465,7 +520,7 @@ export class Http1Pool {
     let upload: "sending" | "sent" | "failed" = "sent";
     let uploadError: unknown;
     if (req.body === null) {
-      await conn.write(head.bytes).catch((e) => {
+      await conn.write(headBytes(head.text, conn.writeBuffer)).catch((e) => {
         signal?.removeEventListener("abort", onAbort);
         conn.close();
         throw e;
@@ -530,9 +585,7 @@ export class Http1Pool {
   }
 
   #takeIdle(backend: string): Connection | undefined {
-    const conn = this.#idle.get(backend)?.pop();
-    if (conn !== undefined) clearTimeout(conn.idleTimer);
-    return conn;
+    return this.#idle.get(backend)?.pop();
   }
 
   #release(conn: Connection): void {
@@ -542,11 +595,39 @@ export class Http1Pool {
       return;
     }
     conn.start = conn.end = 0;
+    conn.idleSince = performance.now();
     list.push(conn);
     this.#idle.set(conn.backend, list);
-    conn.idleTimer = setTimeout(() => {
-      list.splice(list.indexOf(conn), 1);
-      conn.close();
-    }, this.#opts.idleTimeoutMs);
+    // One sweep for all idle connections: a timer per release cost more than the rest of the pool's
+    // bookkeeping for a request.
+    this.#sweep ??= setInterval(() => this.#closeIdle(), sweepPeriod(this.#opts.idleTimeoutMs));
   }
+
+  /** Closes the connections idle for `idleTimeoutMs`; the sweep stops once none is left. */
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const [backend, list] of this.#idle) {
+      // Taken from the end and put back there, so the longest idle are first.
+      let stale = 0;
+      while (stale < list.length && now - list[stale].idleSince >= this.#opts.idleTimeoutMs) {
+        list[stale++].close();
+      }
+      list.splice(0, stale);
+      if (list.length === 0) this.#idle.delete(backend);
+    }
+    if (this.#idle.size === 0) this.#stopSweep();
+  }
+
+  #stopSweep(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+}
+
+/**
+ * How often a sweep checks `timeoutMs` deadlines: they then fire late by at most a quarter of the
+ * timeout, and by at most a second.
+ */
+export function sweepPeriod(timeoutMs: number): number {
+  return Math.min(timeoutMs / 4, 1000);
 }

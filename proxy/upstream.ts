@@ -11,7 +11,7 @@
  */
 import type { HeaderList } from "./header_list.ts";
 import { responseHeadersFromBackend } from "./headers.ts";
-import { Http1Pool, UpstreamError } from "./http1_client.ts";
+import { Http1Pool, sweepPeriod, UpstreamError } from "./http1_client.ts";
 
 /**
  * How a forward ended, for metrics and logs. `client_timeout`: `upstream_secs` ran out while the client
@@ -37,14 +37,23 @@ export function gatewayError(status: 408 | 502 | 504): Response {
   return new Response(STATUS_TEXT[status], { status, headers });
 }
 
+/** A forward waiting for its response head, and when it times out. */
+interface Pending {
+  deadline: number;
+  timer: AbortController;
+}
+
 /** One worker's connection pool to the backends. */
 export class Upstream {
   #pool: Http1Pool;
   #timeoutMs: number;
+  // Checked by one sweep: a timer per request cost more than the rest of its bookkeeping in the client.
+  #pending = new Set<Pending>();
+  #sweep: ReturnType<typeof setInterval> | undefined;
 
   /**
-   * `timeoutSecs` bounds the wait for the backend's response headers (the body may stream longer);
-   * `connectTimeoutSecs` bounds the TCP connect.
+   * `timeoutSecs` bounds the wait for the backend's response headers (the body may stream longer; the
+   * deadline is checked by a sweep, see `sweepPeriod`); `connectTimeoutSecs` bounds the TCP connect.
    */
   constructor(timeoutSecs: number, connectTimeoutSecs: number) {
     this.#timeoutMs = timeoutSecs * 1000;
@@ -68,7 +77,9 @@ export class Upstream {
     let bodySent = req.body === null;
     const body = req.body?.pipeThrough(new TransformStream({ flush: () => void (bodySent = true) })) ?? null;
     const timer = new AbortController();
-    const timeout = setTimeout(() => timer.abort(), this.#timeoutMs);
+    const pending = { deadline: performance.now() + this.#timeoutMs, timer };
+    this.#pending.add(pending);
+    this.#sweep ??= setInterval(() => this.#expire(), sweepPeriod(this.#timeoutMs));
     try {
       const upstream = await this.#pool.request(backend, {
         method: req.method,
@@ -98,11 +109,30 @@ export class Upstream {
       // A broken or invalid answer, or a status the Response constructor refuses.
       return { response: gatewayError(502), outcome: "protocol", error };
     } finally {
-      clearTimeout(timeout);
+      this.#pending.delete(pending);
     }
   }
 
+  /** Closes the idle backend connections; forwards in flight go on until they end or time out. */
   close(): void {
+    if (this.#pending.size === 0) this.#stopSweep();
     this.#pool.close();
+  }
+
+  /** Aborts the forwards past their deadline; the sweep stops once none is waiting. */
+  #expire(): void {
+    if (this.#pending.size === 0) return this.#stopSweep();
+    const now = performance.now();
+    for (const pending of this.#pending) {
+      if (now >= pending.deadline) {
+        this.#pending.delete(pending);
+        pending.timer.abort();
+      }
+    }
+  }
+
+  #stopSweep(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
   }
 }

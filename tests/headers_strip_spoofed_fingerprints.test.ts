@@ -6,16 +6,17 @@ import {
   responseHeadersFromBackend,
   SPOOFING_HEADER,
 } from "../proxy/headers.ts";
+import { FieldBlock } from "../proxy/http1_client.ts";
 
 const CTX: ForwardContext = {
   clientAddress: "203.0.113.7",
   clientPort: 51234,
   proto: "https",
   host: "Example.com:8443",
-  fingerprints: [
+  fingerprints: new FieldBlock([
     ["x-tls-ja4", "t13d1516h2_8daaf6152771_d8a2da3f94cd"],
     ["x-http2-akamai", "1:65536;4:6291456|15663105|0|m,a,s,p"],
-  ],
+  ]),
 };
 
 /** Alternating upper and lower case, so that no header arrives in the case it is declared in. */
@@ -30,7 +31,7 @@ Deno.test("every client-sent fingerprint header is removed, and reported in the 
     incoming.append(mixedCase(name, 0), "forged-1");
     incoming.append(mixedCase(name, 1), "forged-2");
   }
-  const { headers, spoofed } = forwardRequestHeaders(incoming, { ...CTX, fingerprints: [] });
+  const { headers, spoofed } = forwardRequestHeaders(incoming, { ...CTX, fingerprints: undefined });
   assert.deepEqual(spoofed, [...FINGERPRINT_HEADERS, SPOOFING_HEADER]);
   assert.equal(headers.get(SPOOFING_HEADER), [...FINGERPRINT_HEADERS, SPOOFING_HEADER].join(", "));
   for (const name of FINGERPRINT_HEADERS) assert.equal(headers.get(name), null, name);
@@ -87,7 +88,7 @@ Deno.test("hop-by-hop headers go, with every header connection names; end-to-end
     ["cookie", "a=1"],
     ["content-type", "application/json"],
   ]);
-  const { headers } = forwardRequestHeaders(incoming, { ...CTX, fingerprints: [] });
+  const { headers } = forwardRequestHeaders(incoming, { ...CTX, fingerprints: undefined });
   assert.deepEqual([...headers.keys()], [
     "accept",
     "authorization",
