@@ -15,6 +15,7 @@ pub mod h2;
 pub mod hash;
 pub mod hpack;
 pub mod huffman;
+pub mod memo;
 pub mod out;
 pub mod syn;
 pub mod tls;

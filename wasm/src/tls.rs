@@ -3,10 +3,12 @@
 //!
 //! Every read goes through `Reader`, which returns `Malformed` instead of indexing past the input: a panic
 //! in wasm32 is a trap. The fingerprint strings are formatted once into a reused scratch buffer, hashed
-//! from there and copied into the output, so the hot path does not allocate.
+//! from there (through memos, as most connections repeat the hash inputs of an earlier one) and copied
+//! into the output, so the hot path does not allocate.
 
 use crate::error::Error;
 use crate::hash::{md5_hex, sha256_hex12};
+use crate::memo::Memo;
 use crate::out::Out;
 use crate::INPUT_CAP;
 use std::cell::Cell;
@@ -279,7 +281,8 @@ fn extension_types(entries: &[u8]) -> impl Iterator<Item = u16> + '_ {
     .filter(|&v| !is_grease(v))
 }
 
-/// Buffers reused across calls so that fingerprinting does not allocate once they have grown.
+/// Buffers reused across calls so that fingerprinting does not allocate once they have grown, and the
+/// hash memos, which serve later connections.
 #[derive(Default)]
 struct Scratch {
     text: Vec<u8>,
@@ -289,6 +292,8 @@ struct Scratch {
     extensions: Vec<u16>,
     /// Sorted, without SNI and ALPN (JA4 part c).
     sorted_extensions: Vec<u16>,
+    sha256: Memo<12>,
+    md5: Memo<32>,
 }
 
 thread_local! {
@@ -299,12 +304,14 @@ thread_local! {
             sorted_ciphers: Vec::new(),
             extensions: Vec::new(),
             sorted_extensions: Vec::new(),
+            sha256: Memo::new(),
+            md5: Memo::new(),
         })
     };
 }
 
 fn write_fields(hello: &Hello, scratch: &mut Scratch, out: &mut Out) -> Result<(), Error> {
-    let Scratch { text, ciphers, sorted_ciphers, extensions, sorted_extensions } = scratch;
+    let Scratch { text, ciphers, sorted_ciphers, extensions, sorted_extensions, sha256, md5 } = scratch;
     ciphers.clear();
     ciphers.extend(u16s(hello.ciphers));
     sorted_ciphers.clear();
@@ -352,6 +359,8 @@ fn write_fields(hello: &Hello, scratch: &mut Scratch, out: &mut Out) -> Result<(
     let a = part_a(hello, ciphers.len(), extensions.len());
     let mut stable_a = a;
     stable_a[6..8].copy_from_slice(&two_digits(stable_count));
+    // A hashed JA4 part; an empty list is written as twelve zeros, not hashed.
+    let mut hash12 = |s: &[u8]| if s.is_empty() { [b'0'; 12] } else { sha256.get(s, sha256_hex12) };
     let (b_hash, c_hash) = (hash12(text(sorted_b)), hash12(text(sorted_c)));
     let stable_c_hash = if stable_c == sorted_c { c_hash } else { hash12(text(stable_c)) };
     ja4(out, &a, &b_hash, &c_hash)?;
@@ -361,7 +370,7 @@ fn write_fields(hello: &Hello, scratch: &mut Scratch, out: &mut Out) -> Result<(
     ja4(out, &stable_a, &b_hash, &stable_c_hash)?;
     ja4(out, &stable_a, text(sorted_b), text(stable_c))?;
     out.field(text(ja3))?;
-    out.field(&md5_hex(text(ja3)))?;
+    out.field(&md5.get(text(ja3), md5_hex))?;
 
     out.field(hello.server_name.unwrap_or_default())?;
     out.field(hello.alpn)?;
@@ -382,15 +391,6 @@ fn ja4(out: &mut Out, a: &[u8], b: &[u8], c: &[u8]) -> Result<(), Error> {
     out.push(b'_');
     out.extend(c);
     out.end_field()
-}
-
-/// A hashed JA4 part: an empty list is written as twelve zeros, not hashed.
-fn hash12(s: &[u8]) -> [u8; 12] {
-    if s.is_empty() {
-        [b'0'; 12]
-    } else {
-        sha256_hex12(s)
-    }
 }
 
 /// JA4 part a (spec 2.2) with the given cipher and extension counts.
