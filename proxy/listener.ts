@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { fingerprintClientHello, type TlsFingerprint } from "../shared/fingerprint.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Peer } from "../shared/syn_record.ts";
 import { readClientHello } from "./client_hello.ts";
@@ -16,13 +15,14 @@ import type { Address, Config } from "./config.ts";
 import type { ConnectionContext, ConnectionLimit, ConnectionTable } from "./connections.ts";
 import type { CertificateStore } from "./certificates.ts";
 import { isFileLimitError } from "./file_budget.ts";
+import { captureAkamai, tcpFingerprint, tlsFingerprint } from "./fingerprints.ts";
 import { AkamaiCapture } from "./h2_capture.ts";
 import { GoawayScanner, h2ErrorName } from "./h2_frames.ts";
 import type { CidrSet } from "./ip_filter.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import { readProxyHeader } from "./proxy_header_reader.ts";
 import { closeQuietly, type RelayHooks, relayPlain, relayTls } from "./relay.ts";
-import { synSignature, type SynSource } from "./tcp_syn.ts";
+import type { SynSource } from "./tcp_syn.ts";
 import { acceptTls, handshakeErrorKind, type TlsClient } from "./tls_front.ts";
 
 /** What a worker's listeners share. */
@@ -46,19 +46,6 @@ export interface ListenerDeps {
 type Kind = "tls" | "plain";
 
 const PREFACE_START = [0x50, 0x52, 0x49]; // "PRI", the start of the HTTP/2 client preface
-
-function tlsHeaders(fp: TlsFingerprint): Array<[string, string]> {
-  return [
-    ["x-tls-ja4", fp.ja4],
-    ["x-tls-ja4-r", fp.ja4_r],
-    ["x-tls-ja4-o", fp.ja4_o],
-    ["x-tls-ja4-or", fp.ja4_or],
-    ["x-tls-ja4-s1", fp.ja4_s1],
-    ["x-tls-ja4-s1r", fp.ja4_s1r],
-    ["x-tls-ja3", fp.ja3],
-    ["x-tls-ja3-hash", fp.ja3_hash],
-  ];
-}
 
 /** Accepts connections on one address until closed. */
 export class Listener {
@@ -151,7 +138,8 @@ export class Listener {
       }
     }
     const fingerprints: Array<[string, string]> = [];
-    const p0f = this.#tcpFingerprint(peer, synPort);
+    const { syn, config, metrics } = this.#deps;
+    const p0f = syn && tcpFingerprint(syn, peer, synPort, config.fingerprint.tcp_max_age_ms, metrics);
     if (p0f !== undefined) fingerprints.push(["x-tcp-p0f", p0f]);
 
     let tlsClient: TlsClient | undefined;
@@ -263,7 +251,7 @@ export class Listener {
             hooks.downstream = this.#goawayCounter();
           }
         }
-        if (capture !== undefined && !capture.outcome.done) this.#captureAkamai(capture, chunk, ctx);
+        if (capture !== undefined && !capture.outcome.done) captureAkamai(capture, chunk, ctx, metrics);
       },
       downstream: h2 ? this.#goawayCounter() : undefined,
     };
@@ -291,19 +279,6 @@ export class Listener {
     return (chunk) => scanner.push(chunk);
   }
 
-  /** The p0f signature of the connection's SYN, when TCP fingerprinting is on and the record is good. */
-  #tcpFingerprint(peer: Peer, synPort: number): string | undefined {
-    const { syn, config, metrics } = this.#deps;
-    if (syn === undefined) return undefined;
-    const start = performance.now();
-    const outcome = synSignature(syn, peer, synPort, config.fingerprint.tcp_max_age_ms);
-    metrics.tcpSynFingerprints.inc({ reason: outcome.reason });
-    if (outcome.signature !== undefined) {
-      metrics.fingerprintDuration.observe({ kind: "tcp" }, (performance.now() - start) / 1000);
-    }
-    return outcome.signature;
-  }
-
   /**
    * Reads and fingerprints the ClientHello, then completes the TLS handshake, all within
    * `handshake_secs`. Returns undefined (the connection closed and the reason counted) on failure.
@@ -328,16 +303,7 @@ export class Listener {
         return undefined;
       }
       if (hello.complete && config.fingerprint.tls_enabled) {
-        const start = performance.now();
-        const fp = fingerprintClientHello(hello.bytes);
-        if (fp.ok) {
-          metrics.fingerprintDuration.observe({ kind: "tls" }, (performance.now() - start) / 1000);
-          metrics.tlsFingerprints.inc();
-          fingerprints.push(...tlsHeaders(fp.value));
-        } else {
-          // Complete but not a valid hello: the TLS engine will refuse it too; count what it was.
-          metrics.badClientInput.inc({ kind: "malformed_client_hello" });
-        }
+        fingerprints.push(...tlsFingerprint(hello.bytes, metrics));
       }
       const client = await acceptTls(conn, hello.bytes, certs!, config.tls.alpn);
       metrics.tlsHandshakes.inc({ result: "ok" });
@@ -357,23 +323,6 @@ export class Listener {
     } finally {
       clearTimeout(timer);
       this.#handshaking.delete(abort);
-    }
-  }
-
-  #captureAkamai(capture: AkamaiCapture, chunk: Uint8Array, ctx: ConnectionContext) {
-    const { metrics } = this.#deps;
-    const start = performance.now();
-    const outcome = capture.push(chunk);
-    if (!outcome.done) return;
-    if (outcome.value !== undefined) {
-      metrics.fingerprintDuration.observe({ kind: "http2" }, (performance.now() - start) / 1000);
-      metrics.http2Fingerprints.inc();
-      ctx.fingerprints.push(["x-http2-akamai", outcome.value]);
-    } else if (
-      ctx.protocol === "HTTP/2" && (outcome.error === "malformed" || outcome.error === "truncated")
-    ) {
-      // The internal server refuses such a connection too; this makes it visible.
-      metrics.badClientInput.inc({ kind: "bad_h2_preface" });
     }
   }
 }
