@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { akamai, type ParseError } from "../shared/fingerprint.ts";
+import { akamai, type Parsed, type ParseError } from "../shared/fingerprint.ts";
 
 /** What the capture decided. */
 export type AkamaiOutcome =
@@ -22,10 +22,13 @@ const FRAME_HEADER_LENGTH = 9;
  */
 export const MAX_FRAMES_BEFORE_DECISION = 256;
 
+// Never written to: it only stands for "no buffer yet" or "buffer released", without allocating one.
+const EMPTY = new Uint8Array(0);
+
 /** Incremental Akamai capture for one connection. */
 export class AkamaiCapture {
   #max: number;
-  #buf = new Uint8Array(0);
+  #buf = EMPTY;
   #len = 0;
   #outcome: AkamaiOutcome = { done: false };
   /**
@@ -47,6 +50,10 @@ export class AkamaiCapture {
   /** Feeds the next client chunk; returns the outcome once it is decided. */
   push(chunk: Uint8Array): AkamaiOutcome {
     if (this.#outcome.done) return this.#outcome;
+    // Clients send the preface, SETTINGS and first HEADERS in one chunk: decided without copying it into
+    // a buffer, whose allocation alone costs more than the parse.
+    const parsed = this.#len === 0 && chunk.length <= this.#max ? akamai(chunk) : undefined;
+    if (parsed !== undefined && parsed !== "need_more") return this.#decide(parsed);
     const take = Math.min(chunk.length, this.#max - this.#len);
     if (this.#len + take > this.#buf.length) {
       const bigger = new Uint8Array(Math.min(this.#max, Math.max(4096, 2 * (this.#len + take))));
@@ -56,15 +63,19 @@ export class AkamaiCapture {
     this.#buf.set(chunk.subarray(0, take), this.#len);
     const before = this.#len;
     this.#len += take;
-    const r = this.#worthParsing(before) ? akamai(this.#buf.subarray(0, this.#len)) : "need_more";
-    if (r !== "need_more") {
-      this.#outcome = r.ok
-        ? { done: true, value: r.value }
-        : { done: true, value: undefined, error: r.error };
-    } else if (this.#len === this.#max || this.#frames > MAX_FRAMES_BEFORE_DECISION) {
-      this.#outcome = { done: true, value: undefined, error: "over_limit" };
+    // Counts the frames even when this chunk was parsed above already.
+    const worth = this.#worthParsing(before);
+    const r = worth && parsed === undefined ? akamai(this.#buf.subarray(0, this.#len)) : "need_more";
+    if (r !== "need_more") return this.#decide(r);
+    if (this.#len === this.#max || this.#frames > MAX_FRAMES_BEFORE_DECISION) {
+      return this.#decide({ ok: false, error: "over_limit" });
     }
-    if (this.#outcome.done) this.#buf = new Uint8Array(0);
+    return this.#outcome;
+  }
+
+  #decide(r: Parsed<string>): AkamaiOutcome {
+    this.#outcome = r.ok ? { done: true, value: r.value } : { done: true, value: undefined, error: r.error };
+    this.#buf = EMPTY;
     return this.#outcome;
   }
 

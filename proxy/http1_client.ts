@@ -196,7 +196,7 @@ export class FieldBlock {
 
   constructor(fields: Iterable<readonly [string, string]>) {
     // A copy: the caller's list may grow afterwards.
-    this.fields = Array.from(fields, ([name, value]) => [name, value] as const);
+    this.fields = Array.from(fields);
     let text = "";
     let problem: string | undefined;
     for (const [name, value] of this.fields) {
