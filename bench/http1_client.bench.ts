@@ -8,6 +8,7 @@
  * difference of this size).
  */
 import { FieldBlock, headBytes, Http1Pool, requestHead } from "../proxy/http1_client.ts";
+import { parseResponseHead } from "../proxy/http1_parse.ts";
 
 // The backend runs in its own process so the figures measure the clients, not the server sharing their
 // thread. It exits when its stdin closes, i.e. when this bench process ends.
@@ -118,3 +119,24 @@ Deno.bench(
   { group: "request head" },
   () => sendHead(withFields),
 );
+
+// The response head of the load benchmark's nginx backend, and a typical application's.
+const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const NGINX_HEAD = latin1(
+  "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 17:08:00 GMT\r\n" +
+    "Content-Type: application/json\r\nContent-Length: 256\r\nConnection: keep-alive\r\n\r\n",
+);
+const APP_HEAD = latin1(
+  "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Wed, 25 Nov 2026 17:08:00 GMT\r\n" +
+    "Content-Type: text/html; charset=utf-8\r\nContent-Length: 12345\r\nConnection: keep-alive\r\n" +
+    "Vary: Accept-Encoding\r\nCache-Control: private, max-age=0\r\n" +
+    "Set-Cookie: session=abcdef0123456789; Path=/; HttpOnly; Secure; SameSite=Lax\r\n" +
+    "X-Frame-Options: SAMEORIGIN\r\nX-Content-Type-Options: nosniff\r\n" +
+    'Strict-Transport-Security: max-age=31536000\r\nETag: "5f3c-abcdef"\r\n\r\n',
+);
+for (const [name, head] of [["nginx, 5 fields", NGINX_HEAD], ["application, 12 fields", APP_HEAD]] as const) {
+  if (parseResponseHead(head, "GET").kind !== "head") throw new Error(`bench input refused: ${name}`);
+  Deno.bench(`parseResponseHead, ${name}`, { group: "response head" }, () => {
+    parseResponseHead(head, "GET");
+  });
+}
