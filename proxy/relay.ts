@@ -58,7 +58,8 @@ async function pumpUp(client: Deno.Conn, internal: Deno.Conn, hooks: RelayHooks)
   const reads = new ReadSize();
   let forwarding = true;
   while (true) {
-    const chunk = await reads.read(client);
+    // The previous chunk was written out, and the tap copies what it keeps.
+    const chunk = await reads.read(client, true);
     if (chunk === null) return void internal.closeWrite().catch(() => {});
     if (!forwarding) continue;
     hooks.tap(chunk);
@@ -79,7 +80,7 @@ export async function relayPlain(client: Deno.Conn, internal: Deno.Conn, hooks: 
   try {
     const reads = new ReadSize();
     while (true) {
-      const chunk = await reads.read(internal);
+      const chunk = await reads.read(internal, true);
       if (chunk === null) break;
       hooks.downstream?.(chunk);
       await writeAll(client, chunk);
@@ -113,7 +114,8 @@ export async function relayTls(tlsClient: TlsClient, internal: Deno.Conn, hooks:
   try {
     const reads = new ReadSize();
     while (true) {
-      const chunk = await reads.read(internal);
+      // A Writable counts a chunk until its write completes: at 0 the TLS socket holds no chunk of ours.
+      const chunk = await reads.read(internal, client.writableLength === 0);
       if (chunk === null) break;
       hooks.downstream?.(chunk);
       if (!client.write(chunk)) {

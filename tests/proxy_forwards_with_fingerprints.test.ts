@@ -385,15 +385,25 @@ Deno.test({
       await using dir = await tempDir();
       const file = `${dir.path}/body.bin`;
 
-      for (const version of ["--http1.1", "--http2"]) {
+      // TLS, and the plain listener (HTTP/1.1 and h2c prior knowledge), whose relay reuses its buffers.
+      const plainUrl = (path: string) => `http://127.0.0.1:${proxy.plainPort}${path}`;
+      for (
+        const [version, url] of [
+          ["--http1.1", proxy.url],
+          ["--http2", proxy.url],
+          ["--http1.1 (plain)", plainUrl],
+          ["--http2-prior-knowledge (plain)", plainUrl],
+        ] as const
+      ) {
+        const flag = version.split(" ")[0];
         await t.step(`${version}: a large upload arrives whole`, async () => {
           await Deno.writeFile(file, ReadableStream.from(pseudoRandom(SIZE)));
-          const out = await curl([version, "--data-binary", `@${file}`, proxy.url("/upload")]);
+          const out = await curl([flag, "--data-binary", `@${file}`, url("/upload")]);
           assert.deepEqual(JSON.parse(out), { bytes: SIZE, sha256: expected });
         });
         await t.step(`${version}: a large download arrives whole`, async () => {
           await Deno.remove(file).catch(() => {});
-          await curl([version, "-o", file, proxy.url("/download")]);
+          await curl([flag, "-o", file, url("/download")]);
           const data = await Deno.readFile(file);
           assert.equal(data.length, SIZE);
           assert.equal(sha256([data]), expected);
