@@ -4,34 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { ChunkedDecoder, findHeadEnd, parseResponseHead } from "../proxy/http1_parse.ts";
+import { editBytes, Rng } from "./support/mutate.ts";
 
 const enc = new TextEncoder();
 
-/** Deterministic xorshift32, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
-/** Copies `bytes` with a few bytes overwritten, inserted or deleted, biased towards HTTP metacharacters. */
-function mutate(bytes: Uint8Array, rand: () => number): Uint8Array {
-  const out = Array.from(bytes);
-  const special = [13, 10, 32, 9, 0, 58, 44, 59, 0x80, 0xff, 48, 70];
-  for (let k = 1 + Math.floor(rand() * 4); k > 0; k--) {
-    const at = Math.floor(rand() * (out.length + 1));
-    const byte = rand() < 0.5 ? special[Math.floor(rand() * special.length)] : Math.floor(rand() * 256);
-    const op = rand();
-    if (op < 0.4) out[at] = byte;
-    else if (op < 0.7) out.splice(at, 0, byte);
-    else out.splice(at, 1);
-  }
-  return new Uint8Array(out);
-}
+/** HTTP/1.1 metacharacters and bytes at the edges of the value grammar. */
+const SPECIAL = [13, 10, 32, 9, 0, 58, 44, 59, 0x80, 0xff, 48, 70];
 
 /** Decodes a whole chunked body fed in pieces of `split()` bytes; a string result is the problem found. */
 function decodeChunked(bytes: Uint8Array, split: () => number): Uint8Array | string {
@@ -64,10 +42,10 @@ const HEADS = [
 const CHUNKED = "5;a=b\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-trailer: 1\r\n\r\n";
 
 Deno.test("mutated response heads are parsed or refused, never thrown", () => {
-  const rand = prng(0x9e3779b9);
+  const rng = new Rng(0x9e3779b9);
   const kinds = new Set<string>();
   for (let i = 0; i < 20_000; i++) {
-    const head = mutate(enc.encode(HEADS[i % HEADS.length]), rand);
+    const head = editBytes(rng, enc.encode(HEADS[i % HEADS.length]), SPECIAL);
     const end = findHeadEnd(head);
     if (end < 0) continue;
     const parsed = parseResponseHead(head.subarray(0, end), i % 3 === 0 ? "HEAD" : "GET");
@@ -81,10 +59,10 @@ Deno.test("mutated response heads are parsed or refused, never thrown", () => {
 });
 
 Deno.test("mutated chunked bodies decode or are refused, never thrown", () => {
-  const rand = prng(0x1234567);
+  const rng = new Rng(0x1234567);
   const outcomes = new Set<string>();
   for (let i = 0; i < 20_000; i++) {
-    const result = decodeChunked(mutate(enc.encode(CHUNKED), rand), () => 1 + Math.floor(rand() * 16));
+    const result = decodeChunked(editBytes(rng, enc.encode(CHUNKED), SPECIAL), () => 1 + rng.below(16));
     outcomes.add(typeof result === "string" ? (result === "truncated" ? "truncated" : "invalid") : "body");
   }
   assert.deepEqual([...outcomes].sort(), ["body", "invalid", "truncated"]);

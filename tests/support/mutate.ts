@@ -165,3 +165,20 @@ function popcount(mask: number): number {
   for (let m = mask >>> 0; m; m &= m - 1) n++;
   return n;
 }
+
+/**
+ * A copy of `input` with one to four bytes overwritten, inserted or deleted; the new bytes are drawn from
+ * `special` (the metacharacters of a text protocol, say) half the time, else from any value.
+ */
+export function editBytes(rng: Rng, input: Uint8Array, special: readonly number[]): Uint8Array {
+  const out = Array.from(input);
+  for (let k = 1 + rng.below(4); k > 0; k--) {
+    const at = rng.below(out.length + 1);
+    const byte = rng.below(2) === 0 ? rng.pick(special) : rng.below(256);
+    const op = rng.below(10);
+    if (op < 4) out[at] = byte;
+    else if (op < 7) out.splice(at, 0, byte);
+    else out.splice(at, 1);
+  }
+  return new Uint8Array(out);
+}
