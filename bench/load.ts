@@ -7,7 +7,7 @@
  * Targets: the proxy with every fingerprint on (TLS, HTTP/2 and TCP, with the eBPF agent on `lo`; needs
  * root), the proxy in plain mode (TCP off), the proxy with all fingerprinting off, and nginx as a TLS
  * reverse proxy. Then the resident memory of 10,000 idle keep-alive TLS connections (fewer when the
- * open-file limit cannot hold them: see `idleCapacity`). Default: 3 rounds of 5 s, about 8 minutes.
+ * open-file limit cannot hold them: see `idleCapacity`). Default: 3 rounds of 5 s, about 10 minutes.
  *
  * Usage: deno run -A bench/load.ts [--quick] [--write] [--rounds N] [--duration SECS] [--idle N]
  *                                  [--only tcp,plain,off,nginx]
@@ -519,8 +519,16 @@ function idleCapacity(workers: number): number {
 }
 
 /**
+ * When the idle connections' memory is read the second time. V8 keeps the heap pages that the handshakes
+ * filled with garbage until its memory reducer runs, some 20-40 s after allocation stops; the first
+ * reading, 2 s after the last connection opened, still includes them.
+ */
+const SETTLED_SECS = 45;
+
+/**
  * Opens `count` TLS connections to `port`, sends one HTTP/1.1 request on each and leaves them open,
- * then returns the target's resident memory before and after. At most 200 handshakes at a time.
+ * then returns the target's resident memory before, 2 s after and `SETTLED_SECS` after. At most 200
+ * handshakes at a time.
  */
 async function idleMemory(target: Running, count: number, caCert: string) {
   const before = rssMiB(target.pid);
@@ -549,6 +557,8 @@ async function idleMemory(target: Running, count: number, caCert: string) {
   const openSecs = (performance.now() - started) / 1000;
   await new Promise((r) => setTimeout(r, 2000));
   const after = rssMiB(target.pid);
+  await new Promise((r) => setTimeout(r, (SETTLED_SECS - 2) * 1000));
+  const settled = rssMiB(target.pid);
   for (const c of conns) {
     try {
       c.close();
@@ -556,7 +566,7 @@ async function idleMemory(target: Running, count: number, caCert: string) {
       // closed by the target
     }
   }
-  return { open: conns.length, failures, before, after, openSecs };
+  return { open: conns.length, failures, before, after, settled, openSecs };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -767,13 +777,13 @@ async function main() {
           if (!running.alive()) {
             throw new Error(`${target.name} exited while holding idle connections:\n${running.stderr()}`);
           }
-          const perConn = (r.after - r.before) * 1024 / Math.max(r.open, 1);
+          const perConn = (rss: number) => fmt((rss - r.before) * 1024 / Math.max(r.open, 1), 1);
           idle.push(
             `| ${target.name} | ${r.open}${r.failures ? ` (${r.failures} failed)` : ""} | ${
               fmt(r.before)
-            } | ${fmt(r.after)} | ${fmt(r.after / env.workers)} | ${fmt(perConn, 1)} | ${
-              fmt(r.open / r.openSecs)
-            } |`,
+            } | ${fmt(r.after)} / ${fmt(r.settled)} | ${fmt(r.settled / env.workers)} | ${
+              perConn(r.after)
+            } / ${perConn(r.settled)} | ${fmt(r.open / r.openSecs)} |`,
           );
           log(`  ${idle.at(-1)}`);
         } finally {
@@ -805,8 +815,8 @@ async function main() {
         ? [
           `Resident memory with idle keep-alive TLS connections (each made one HTTP/1.1 request). The ` +
           `proxy's workers are threads of one process, so "per worker" is the process RSS divided by ` +
-          `${env.workers}:\n`,
-          "| Target | connections | RSS before MiB | RSS after MiB | per worker MiB | KiB per connection | handshakes/s while opening |",
+          `${env.workers}. Read 2 s and ${SETTLED_SECS} s after the last connection opened (see \`SETTLED_SECS\`):\n`,
+          `| Target | connections | RSS before MiB | RSS after 2 s / ${SETTLED_SECS} s MiB | per worker MiB (${SETTLED_SECS} s) | KiB per connection (2 s / ${SETTLED_SECS} s) | handshakes/s while opening |`,
           "|---|---|---|---|---|---|---|",
           ...idle,
           "",
