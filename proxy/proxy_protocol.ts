@@ -117,32 +117,10 @@ function parseV2(bytes: Uint8Array): ProxyParse {
   const body = bytes.subarray(16, length);
   if (command === LOCAL) return { kind: "header", header: { version: 2, length } };
   switch (family) {
-    case TCP4: {
-      if (body.length < 12) return invalid("bad_v2_length");
-      const view = new DataView(body.buffer, body.byteOffset, body.length);
-      return {
-        kind: "header",
-        header: {
-          version: 2,
-          length,
-          source: { address: body.subarray(0, 4).join("."), port: view.getUint16(8) },
-          destination: { address: body.subarray(4, 8).join("."), port: view.getUint16(10) },
-        },
-      };
-    }
-    case TCP6: {
-      if (body.length < 36) return invalid("bad_v2_length");
-      const view = new DataView(body.buffer, body.byteOffset, body.length);
-      return {
-        kind: "header",
-        header: {
-          version: 2,
-          length,
-          source: { address: formatIPv6(body.subarray(0, 16)), port: view.getUint16(32) },
-          destination: { address: formatIPv6(body.subarray(16, 32)), port: view.getUint16(34) },
-        },
-      };
-    }
+    case TCP4:
+      return endpoints(body, length, 4, (bytes) => bytes.join("."));
+    case TCP6:
+      return endpoints(body, length, 16, formatIPv6);
     // The spec lets a receiver accept these and use the connection's own addresses.
     case AF_UNSPEC:
     case UNIX_STREAM:
@@ -151,6 +129,29 @@ function parseV2(bytes: Uint8Array): ProxyParse {
       // Datagram families over a stream connection, or unknown ones.
       return invalid("bad_v2_family");
   }
+}
+
+/**
+ * A TCP4 or TCP6 header's addresses: source and destination address of `size` bytes each, then source and
+ * destination port; anything after them (TLVs) is skipped.
+ */
+function endpoints(
+  body: Uint8Array,
+  length: number,
+  size: number,
+  format: (address: Uint8Array) => string,
+): ProxyParse {
+  if (body.length < 2 * size + 4) return invalid("bad_v2_length");
+  const port = (at: number) => (body[at] << 8) | body[at + 1];
+  return {
+    kind: "header",
+    header: {
+      version: 2,
+      length,
+      source: { address: format(body.subarray(0, size)), port: port(2 * size) },
+      destination: { address: format(body.subarray(size, 2 * size)), port: port(2 * size + 2) },
+    },
+  };
 }
 
 function invalid(problem: ProxyHeaderProblem): ProxyParse {
