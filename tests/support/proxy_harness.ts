@@ -163,7 +163,7 @@ export interface Proxy extends Process {
 /**
  * Starts the proxy with `config` (the TOML tables other than `listen`, `tls` and `telemetry`, which
  * the harness fills in with free ports and a fresh certificate; other `listen` and `tls` keys given are
- * merged in). Waits for `/ready` unless `waitReady` is false.
+ * merged in). Waits until it listens, and for `/ready` to answer 200 unless `waitReady` is false.
  */
 export async function startProxy(
   config: Record<string, unknown>,
@@ -235,9 +235,10 @@ export async function startProxy(
       await dir[Symbol.asyncDispose]();
     },
   };
-  if (opts.waitReady === false) return proxy;
   try {
+    // Even when not waiting for readiness, the ports must be open: an early request would be refused.
     await waitForPort(metricsPort, p.child, "the proxy", p.stderr);
+    if (opts.waitReady === false) return proxy;
     for (let i = 0; i < 300; i++) {
       if ((await ops("/ready")).status === 200) return proxy;
       await new Promise((r) => setTimeout(r, 50));
