@@ -52,7 +52,7 @@ export class Listener {
   readonly #listener: Deno.TcpListener;
   readonly #kind: Kind;
   readonly #deps: ListenerDeps;
-  /** Closers of connections still in their handshake; shutdown closes them at once. */
+  /** Closers of the connections `handshaking` counts; shutdown closes them at once. */
   readonly #handshaking = new Set<() => void>();
   #closed = false;
 
@@ -80,11 +80,20 @@ export class Listener {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
+      // An accept that completed as the drain began: the drain has not counted it and would shut the
+      // internal server down under it. Closed before any byte is read, as the kernel resets its backlog.
+      if (this.#closed) {
+        closeQuietly(conn);
+        break;
+      }
       this.#accept(conn);
     }
   }
 
-  /** Connections accepted and still in their PROXY header, ClientHello or TLS handshake. */
+  /**
+   * Connections accepted and not relayed yet: in their PROXY header, ClientHello or TLS handshake, or
+   * connecting to the internal server.
+   */
   get handshaking(): number {
     return this.#handshaking.size;
   }
@@ -209,7 +218,16 @@ export class Listener {
   ) {
     const { config, metrics } = this.#deps;
     const socket = tlsClient?.socket;
-    const internal = await Deno.connect({ hostname: "127.0.0.1", port: this.#deps.internalPort });
+    // Counted as in its handshake until the table below has it: a drain starting in between would see
+    // neither, shut the internal server down, and lose the request this client is about to send.
+    const abort = () => socket ? socket.destroy() : closeQuietly(conn);
+    this.#handshaking.add(abort);
+    let internal: Deno.TcpConn;
+    try {
+      internal = await Deno.connect({ hostname: "127.0.0.1", port: this.#deps.internalPort });
+    } finally {
+      this.#handshaking.delete(abort);
+    }
     internal.setNoDelay(true);
     const relayPort = internal.localAddr.port;
     const h2 = socket?.alpnProtocol === "h2";
