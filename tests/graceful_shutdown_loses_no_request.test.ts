@@ -39,6 +39,12 @@ async function plainRequest(port: number, path: string): Promise<[Outcome, strin
     if (e instanceof Deno.errors.ConnectionRefused) return ["refused", ""];
     throw e;
   }
+  // With nothing listening, Linux may give the socket `port` itself as its ephemeral port and connect it
+  // to itself: this test makes hundreds of connections to a closed port.
+  if (conn.localAddr.port === port) {
+    conn.close();
+    return ["refused", "connected to itself"];
+  }
   try {
     await conn.write(
       new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`),
@@ -70,15 +76,17 @@ function tlsRequest(port: number, path: string): Promise<[Outcome, string]> {
     socket.on("error", (e: Error & { code?: string }) => {
       // A reset before the handshake is a connection the kernel had queued on a listening socket that
       // then closed: the proxy never accepted it (it lets every accepted connection finish its handshake
-      // on SIGTERM), and no server can stop the kernel from resetting its backlog.
-      if (!connected && (e.code === "ECONNREFUSED" || e.code === "ECONNRESET")) resolve(["refused", ""]);
+      // on SIGTERM), and no server can stop the kernel from resetting its backlog. A socket connected to
+      // itself (see `plainRequest`) never reached the proxy either.
+      const refused = e.code === "ECONNREFUSED" || e.code === "ECONNRESET" || socket.localPort === port;
+      if (!connected && refused) resolve(["refused", ""]);
       else resolve(["lost", `${e.code}: ${response}`]);
       socket.destroy();
     });
-    socket.on(
-      "close",
-      () => resolve([classify(response, path), `handshake done: ${connected}; ${response}`]),
-    );
+    socket.on("close", () => {
+      if (!connected && socket.localPort === port) resolve(["refused", ""]);
+      resolve([classify(response, path), `handshake done: ${connected}; ${response}`]);
+    });
   });
 }
 

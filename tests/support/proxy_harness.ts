@@ -62,11 +62,16 @@ async function waitForPort(port: number, child: Deno.ChildProcess, what: string,
   child.status.then(() => exited = true);
   for (let i = 0; i < 300 && !exited; i++) {
     try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      // Linux lets a socket whose ephemeral port happens to be `port` connect to itself when nothing
+      // listens there (a TCP simultaneous open), and free ports come from the ephemeral range.
+      const self = conn.localAddr.port === port;
+      conn.close();
+      if (!self) return;
     } catch {
-      await new Promise((r) => setTimeout(r, 50));
+      // not listening yet
     }
+    await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${what} did not listen on ${port}:\n${log()}`);
 }
