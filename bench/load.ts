@@ -22,6 +22,7 @@
 import { connectionsThatFit } from "../proxy/file_budget.ts";
 import { startAgent } from "../tests/support/agent.ts";
 import { freePort, makeCertificate, run } from "../tests/support/proxy_harness.ts";
+import { spawnCollecting } from "../tests/support/spawn.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DOC = `${ROOT}docs/benchmarks.md`;
@@ -118,36 +119,17 @@ interface Child {
 }
 
 function spawn(cmd: string[], env: Record<string, string> = {}): Child {
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  const p = spawnCollecting(cmd, {
     cwd: ROOT,
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const drained = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr = (stderr + decoder.decode(chunk)).slice(-8000);
-  })();
-  let exited = false;
-  const status = child.status.then(async (s) => {
-    exited = true;
-    await drained;
-    return s;
+    // Targets run for minutes: only the end of their log is worth keeping for an error message.
+    keep: 8000,
   });
   return {
-    pid: child.pid,
-    alive: () => !exited,
-    stderr: () => stderr,
-    async stop() {
-      if (exited) return void await status;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 5000);
-      await status;
-      clearTimeout(timer);
-    },
+    pid: p.child.pid,
+    alive: () => !p.exited(),
+    stderr: p.stderr,
+    stop: async () => void await p.terminate(),
   };
 }
 

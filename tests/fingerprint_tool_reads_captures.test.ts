@@ -8,6 +8,7 @@
  * tshark's. Damaged or missing files give a one-line error and status 1.
  */
 import assert from "node:assert/strict";
+import { makeSelfSignedCertificate } from "../tools/certificate.ts";
 import { readCapture } from "../tools/pcap.ts";
 import { startTcpdump } from "./support/tcpdump.ts";
 
@@ -239,24 +240,10 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "hfp-fingerprint-tool-" });
     try {
-      await run([
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-days",
-        "1",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ]);
+      await makeSelfSignedCertificate(`${dir}/cert.pem`, `${dir}/key.pem`, {
+        commonName: "localhost",
+        days: 1,
+      });
       const tls = Deno.listenTls({
         hostname: "::",
         port: 0,

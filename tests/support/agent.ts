@@ -14,6 +14,7 @@ import {
   xdpQueryId,
 } from "../../shared/libbpf.ts";
 import { sh } from "./netns.ts";
+import { spawnCollecting } from "./spawn.ts";
 
 const AGENT = new URL("../../agent/main.ts", import.meta.url).pathname;
 
@@ -88,38 +89,21 @@ export function startAgent(
   const denoDir = Deno.env.get("DENO_DIR");
   if (denoDir) fullEnv.DENO_DIR = denoDir;
   const cmd = [...wrap, Deno.execPath(), "run", ...denoFlags, AGENT];
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    env: fullEnv,
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-
-  let stderr = "";
-  const drained = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
-  const status = child.status.then(async (s) => {
-    await drained;
-    return s;
-  });
-  let exited = false;
-  status.then(() => exited = true);
+  const p = spawnCollecting(cmd, { env: fullEnv, clearEnv: true });
+  const { stderr, status } = p;
   const url = `http://127.0.0.1:${port}`;
 
   const agent: Agent = {
     url,
-    stderr: () => stderr,
+    stderr,
     logs: () =>
-      stderr.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      stderr().split("\n").filter((l) => l.startsWith("{")).map((l) =>
         JSON.parse(l) as Record<string, unknown>
       ),
     status,
     async ready() {
       // A guard against hanging, not a timing assertion: the agent is ready within a second or two.
-      for (const deadline = Date.now() + 30_000; !exited && Date.now() < deadline;) {
+      for (const deadline = Date.now() + 30_000; !p.exited() && Date.now() < deadline;) {
         const code = await fetch(`${url}/ready`).then(
           async (r) => (await r.body?.cancel(), r.status),
           () => 0,
@@ -127,17 +111,11 @@ export function startAgent(
         if (code === 200) return;
         await new Promise((r) => setTimeout(r, 50));
       }
-      const why = exited ? `exited with status ${(await status).code}` : "was not ready after 30 s";
-      throw new Error(`the agent ${why}:\n${stderr}`);
+      const why = p.exited() ? `exited with status ${(await status).code}` : "was not ready after 30 s";
+      throw new Error(`the agent ${why}:\n${stderr()}`);
     },
-    async stop(signal = "SIGTERM") {
-      if (!exited) child.kill(signal);
-      return await status;
-    },
-    [Symbol.asyncDispose]: async () => {
-      if (!exited) child.kill("SIGKILL");
-      await status;
-    },
+    stop: p.stop,
+    [Symbol.asyncDispose]: async () => void await p.stop("SIGKILL"),
   };
   return agent;
 }

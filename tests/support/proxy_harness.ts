@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { stringify } from "smol-toml";
 import { makeSelfSignedCertificate } from "../../tools/certificate.ts";
+import { spawnCollecting } from "./spawn.ts";
 import { startTcpdump } from "./tcpdump.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -86,44 +87,16 @@ export interface Process extends AsyncDisposable {
 
 /** Runs Deno with `args`; under `prlimit --nofile=N:N` when `openFiles` is given. */
 function spawn(args: string[], env: Record<string, string> = {}, openFiles?: number): Process {
-  const cmd = openFiles === undefined
-    ? [Deno.execPath()]
-    : ["prlimit", `--nofile=${openFiles}`, Deno.execPath()];
-  const child = new Deno.Command(cmd[0], {
-    args: [...cmd.slice(1), ...args],
+  const prefix = openFiles === undefined ? [] : ["prlimit", `--nofile=${openFiles}`];
+  const p = spawnCollecting([...prefix, Deno.execPath(), ...args], {
     cwd: ROOT,
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const drained = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
-  let exited = false;
-  const status = child.status.then(async (s) => {
-    exited = true;
-    await drained;
-    return s;
   });
-  const stop = async (signal: Deno.Signal = "SIGTERM") => {
-    if (!exited) child.kill(signal);
-    return await status;
-  };
   return {
-    child,
-    stderr: () => stderr,
-    stop,
-    [Symbol.asyncDispose]: async () => {
-      if (!exited) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 5000);
-        await status;
-        clearTimeout(timer);
-      }
-      await status;
-    },
+    child: p.child,
+    stderr: p.stderr,
+    stop: p.stop,
+    [Symbol.asyncDispose]: async () => void await p.terminate(),
   };
 }
 
